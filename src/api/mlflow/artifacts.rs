@@ -1,0 +1,158 @@
+//! The proxied artifact API (`/api/2.0/mlflow-artifacts/artifacts`) and `artifacts/list`.
+
+use std::sync::Arc;
+
+use actix_web::body::SizedStream;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures::StreamExt;
+use serde_json::json;
+
+use super::{actor, ok, ok_empty, Fields};
+use crate::api::error::MlflowError;
+use crate::api::AppState;
+use crate::artifacts::{ArtifactPath, ArtifactStore};
+use crate::events::Event;
+use crate::query::artifacts::{self, FileInfo};
+use crate::query::runs;
+
+const PREFIX: &str = "/api/2.0/mlflow-artifacts/artifacts/";
+/// All artifact events go to one stream: they need no validation against other state.
+const ARTIFACT_STREAM: &str = "artifacts";
+
+/// The artifact path from the raw URI, percent-decoded once and validated.
+fn path_of(req: &HttpRequest) -> Result<ArtifactPath, MlflowError> {
+    let raw = req.uri().path().strip_prefix(PREFIX).unwrap_or_default();
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| MlflowError::invalid(format!("Invalid path: {raw}")))?;
+    Ok(ArtifactPath::parse(&decoded)?)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, MlflowError> + Send + 'static,
+) -> Result<T, MlflowError> {
+    web::block(f)
+        .await
+        .map_err(|e| MlflowError::new(super::super::error::ErrorCode::InternalError, e.to_string()))?
+}
+
+pub async fn upload(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    mut body: web::Payload,
+) -> Result<HttpResponse, MlflowError> {
+    let path = path_of(&req)?;
+    let store: Arc<ArtifactStore> = st.artifacts.clone();
+    let p = path.clone();
+    let mut pending = blocking(move || Ok(store.create(&p)?)).await?;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| MlflowError::invalid(format!("upload interrupted: {e}")))?;
+        // Small chunks: a write to the page cache is cheap; the sync happens once at commit.
+        pending.write(&chunk)?;
+    }
+    let (size, crc32c) = blocking(move || Ok(pending.commit()?)).await?;
+    let event = Event::ArtifactStored {
+        run_id: path.run_id(),
+        path: path.as_str().to_string(),
+        size,
+        crc32c,
+    };
+    st.ledger
+        .record(ARTIFACT_STREAM, vec![event], &actor(&req))
+        .await?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+pub async fn download(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, MlflowError> {
+    let path = path_of(&req)?;
+    let store = st.artifacts.clone();
+    let p = path.clone();
+    let (file, size) = blocking(move || Ok(store.open_file(&p)?)).await?;
+    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
+    let mime = mime_guess::from_path(path.as_str()).first_or_octet_stream();
+    Ok(HttpResponse::Ok()
+        .content_type(mime.essence_str())
+        .body(SizedStream::new(size, stream)))
+}
+
+pub async fn delete(st: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, MlflowError> {
+    let path = path_of(&req)?;
+    let store = st.artifacts.clone();
+    let p = path.clone();
+    blocking(move || Ok(store.delete(&p)?)).await?;
+    let event = Event::ArtifactDeleted {
+        run_id: path.run_id(),
+        path: path.as_str().to_string(),
+    };
+    st.ledger
+        .record(ARTIFACT_STREAM, vec![event], &actor(&req))
+        .await?;
+    ok_empty()
+}
+
+fn files_json(files: Vec<FileInfo>) -> Result<HttpResponse, MlflowError> {
+    if files.is_empty() {
+        ok_empty()
+    } else {
+        ok(json!({ "files": files }))
+    }
+}
+
+/// `GET .../artifacts?path=dir`: immediate children of a directory.
+pub async fn list(st: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, MlflowError> {
+    let dir = match Fields::from_query(&req)?.opt_str("path")? {
+        Some(p) if !p.trim_matches('/').is_empty() => ArtifactPath::parse(&p)?.as_str().to_string(),
+        _ => String::new(),
+    };
+    let files = st.queries.read(move |c| artifacts::list(c, &dir)).await?;
+    files_json(files)
+}
+
+/// `GET /api/2.0/mlflow/artifacts/list?run_id=&path=`: run-relative listing.
+pub async fn list_for_run(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, MlflowError> {
+    let f = Fields::from_query(&req)?;
+    let run_id = f.run_id()?;
+    let sub = match f.opt_str("path")? {
+        Some(p) if !p.trim_matches('/').is_empty() => {
+            Some(ArtifactPath::parse(&p)?.as_str().to_string())
+        }
+        _ => None,
+    };
+    let (root_uri, files) = st
+        .queries
+        .read(move |c| {
+            let run = runs::get(c, &run_id)?;
+            let root = run.info.artifact_uri.clone();
+            let base = root
+                .strip_prefix("mlflow-artifacts:/")
+                .unwrap_or(&root)
+                .trim_matches('/')
+                .to_string();
+            let dir = match &sub {
+                Some(s) => format!("{base}/{s}"),
+                None => base,
+            };
+            let files = artifacts::list(c, &dir)?
+                .into_iter()
+                .map(|mut fi| {
+                    if let Some(s) = &sub {
+                        fi.path = format!("{s}/{}", fi.path);
+                    }
+                    fi
+                })
+                .collect::<Vec<_>>();
+            Ok((root, files))
+        })
+        .await?;
+    let mut out = json!({ "root_uri": root_uri });
+    if !files.is_empty() {
+        out["files"] = json!(files);
+    }
+    ok(out)
+}

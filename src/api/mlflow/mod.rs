@@ -1,0 +1,120 @@
+//! MLflow's REST API, wire format exactly (see the reference in the design's shared docs).
+
+mod artifacts;
+mod experiments;
+mod fields;
+mod runs;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::error::MlflowError;
+use super::AppState;
+use crate::domain::Command;
+pub use fields::{parse_double, Fields};
+
+/// Version of the MLflow REST surface we implement (what `/version` reports).
+pub const MLFLOW_VERSION: &str = "3.17.2";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    for base in ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"] {
+        cfg.service(
+            web::scope(base)
+                .route("/experiments/create", web::post().to(experiments::create))
+                .route("/experiments/get", web::get().to(experiments::get))
+                .route("/experiments/get-by-name", web::get().to(experiments::get_by_name))
+                .route("/experiments/search", web::post().to(experiments::search))
+                .route("/experiments/search", web::get().to(experiments::search_get))
+                .route("/experiments/delete", web::post().to(experiments::delete))
+                .route("/experiments/restore", web::post().to(experiments::restore))
+                .route("/experiments/update", web::post().to(experiments::update))
+                .route("/experiments/set-experiment-tag", web::post().to(experiments::set_tag))
+                .route(
+                    "/experiments/delete-experiment-tag",
+                    web::post().to(experiments::delete_tag),
+                )
+                .route("/runs/create", web::post().to(runs::create))
+                .route("/runs/update", web::post().to(runs::update))
+                .route("/runs/get", web::get().to(runs::get))
+                .route("/runs/search", web::post().to(runs::search))
+                .route("/runs/delete", web::post().to(runs::delete))
+                .route("/runs/restore", web::post().to(runs::restore))
+                .route("/runs/log-metric", web::post().to(runs::log_metric))
+                .route("/runs/log-parameter", web::post().to(runs::log_param))
+                .route("/runs/set-tag", web::post().to(runs::set_tag))
+                .route("/runs/delete-tag", web::post().to(runs::delete_tag))
+                .route("/runs/log-batch", web::post().to(runs::log_batch))
+                .route("/runs/log-inputs", web::post().to(runs::log_inputs))
+                .route("/metrics/get-history", web::get().to(runs::get_history))
+                .route("/artifacts/list", web::get().to(artifacts::list_for_run))
+                .route("/logged-models/search", web::post().to(search_logged_models)),
+        );
+    }
+    cfg.service(
+        web::resource("/api/2.0/mlflow-artifacts/artifacts")
+            .route(web::get().to(artifacts::list)),
+    )
+    .service(
+        web::resource("/api/2.0/mlflow-artifacts/artifacts/{path:.*}")
+            .route(web::put().to(artifacts::upload))
+            .route(web::get().to(artifacts::download))
+            .route(web::delete().to(artifacts::delete)),
+    )
+    .route("/api/3.0/mlflow/server-info", web::get().to(server_info))
+    .route("/version", web::get().to(version));
+}
+
+pub(super) fn ok(v: Value) -> Result<HttpResponse, MlflowError> {
+    Ok(HttpResponse::Ok().json(v))
+}
+
+pub(super) fn ok_empty() -> Result<HttpResponse, MlflowError> {
+    ok(json!({}))
+}
+
+/// Who made the request, for the event's audit trail. Until authentication exists every
+/// request is the anonymous user.
+pub(super) fn actor(_req: &HttpRequest) -> String {
+    "user:anonymous".to_string()
+}
+
+/// Parse the body, build a command, execute it, answer `{}`.
+pub(super) async fn execute(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+    make: impl FnOnce(&Fields) -> Result<Command, MlflowError>,
+) -> Result<HttpResponse, MlflowError> {
+    let f = Fields::from_body(&req, &body)?;
+    st.ledger.execute(make(&f)?, &actor(&req)).await?;
+    ok_empty()
+}
+
+/// `max_results` within `1..=limit`, `default` when absent.
+pub(super) fn max_results(f: &Fields, default: u64, limit: u64) -> Result<u64, MlflowError> {
+    match f.opt_i64("max_results")? {
+        None => Ok(default),
+        Some(n) if n >= 1 && n as u64 <= limit => Ok(n as u64),
+        Some(n) => Err(MlflowError::invalid(format!(
+            "Invalid value {n} for parameter 'max_results' supplied. It must be at most {limit} and positive."
+        ))),
+    }
+}
+
+/// Logged models are not tracked yet; the client's `list_artifacts` needs an empty answer.
+async fn search_logged_models() -> Result<HttpResponse, MlflowError> {
+    ok(json!({ "models": [] }))
+}
+
+async fn server_info() -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "store_type": "SqlStore",
+        "workspaces_enabled": false,
+        "multipart_uploads_enabled": false,
+        "multipart_downloads_enabled": false,
+    }))
+}
+
+async fn version() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body(MLFLOW_VERSION)
+}

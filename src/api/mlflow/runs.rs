@@ -1,0 +1,347 @@
+//! `/api/2.0/mlflow/runs/*` and `metrics/get-history`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use super::{actor, execute, ok, Fields};
+use crate::api::error::MlflowError;
+use crate::api::AppState;
+use crate::domain::{run_names, Command};
+use crate::events::{Dataset, DatasetInput, KeyValue, MetricPoint};
+use crate::ledger::now_ms;
+use crate::query::runs::{self, RunSearch};
+use crate::query::search::{decode_page_token, ViewType};
+use crate::query::{metrics, Run, RunData, RunInfo, RunInputs, Tag};
+
+const MAX_SEARCH_RESULTS: u64 = 50_000;
+
+/// MLflow's status enum accepts names or their numbers.
+fn status(raw: Option<String>) -> Option<String> {
+    raw.map(|s| match s.as_str() {
+        "1" => "RUNNING".into(),
+        "2" => "SCHEDULED".into(),
+        "3" => "FINISHED".into(),
+        "4" => "FAILED".into(),
+        "5" => "KILLED".into(),
+        _ => s,
+    })
+}
+
+fn run_info(r: &crate::domain::Run) -> RunInfo {
+    RunInfo {
+        run_id: r.id.clone(),
+        run_uuid: r.id.clone(),
+        run_name: r.run_name.clone(),
+        experiment_id: r.experiment_id.to_string(),
+        user_id: r.user_id.clone(),
+        status: r.status.clone(),
+        start_time: r.start_time,
+        end_time: r.end_time,
+        artifact_uri: r.artifact_uri.clone(),
+        lifecycle_stage: r.lifecycle.as_str().to_string(),
+    }
+}
+
+pub async fn create(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, MlflowError> {
+    let f = Fields::from_body(&req, &body)?;
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let cmd = Command::CreateRun {
+        run_id: run_id.clone(),
+        experiment_id: f.experiment_id()?,
+        generated_name: run_names::generate(),
+        run_name: f.opt_str("run_name")?,
+        user_id: f.opt_str("user_id")?.unwrap_or_default(),
+        start_time: f.opt_i64("start_time")?.unwrap_or_else(now_ms),
+        tags: f.key_values("tags")?,
+    };
+    st.ledger.execute(cmd, &actor(&req)).await?;
+    // The response is built from command-side state: no need to wait for the projection.
+    let run = st.ledger.read(|s| {
+        s.run(&run_id).map(|r| {
+            let mut tags: Vec<Tag> = r
+                .tags
+                .iter()
+                .map(|(k, v)| Tag {
+                    key: k.clone(),
+                    value: v.clone(),
+                })
+                .collect();
+            tags.sort_by(|a, b| a.key.cmp(&b.key));
+            Run {
+                info: run_info(r),
+                data: RunData {
+                    tags,
+                    ..RunData::default()
+                },
+                inputs: RunInputs::default(),
+            }
+        })
+    });
+    match run {
+        Some(run) => ok(json!({ "run": run })),
+        None => Err(MlflowError::not_found(format!("Run with id={run_id} not found"))),
+    }
+}
+
+pub async fn update(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, MlflowError> {
+    let f = Fields::from_body(&req, &body)?;
+    let run_id = f.run_id()?;
+    let cmd = Command::UpdateRun {
+        run_id: run_id.clone(),
+        status: status(f.opt_str("status")?),
+        end_time: f.opt_i64("end_time")?,
+        run_name: f.opt_str("run_name")?,
+    };
+    st.ledger.execute(cmd, &actor(&req)).await?;
+    let info = st.ledger.read(|s| s.run(&run_id).map(run_info));
+    match info {
+        Some(info) => ok(json!({ "run_info": info })),
+        None => Err(MlflowError::not_found(format!("Run with id={run_id} not found"))),
+    }
+}
+
+pub async fn get(st: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, MlflowError> {
+    let run_id = Fields::from_query(&req)?.run_id()?;
+    let run = st.queries.read(move |c| runs::get(c, &run_id)).await?;
+    ok(json!({ "run": run }))
+}
+
+pub async fn search(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, MlflowError> {
+    let f = Fields::from_body(&req, &body)?;
+    let experiment_ids = f
+        .str_list("experiment_ids")?
+        .iter()
+        .map(|id| {
+            id.trim()
+                .parse()
+                .map_err(|_| MlflowError::invalid(format!("Invalid experiment id '{id}'")))
+        })
+        .collect::<Result<Vec<i64>, _>>()?;
+    let s = RunSearch {
+        experiment_ids,
+        filter: f.opt_str("filter")?.unwrap_or_default(),
+        view: ViewType::parse(f.opt_str("run_view_type")?.as_deref())?,
+        order_by: f.str_list("order_by")?,
+        max_results: super::max_results(&f, 1000, MAX_SEARCH_RESULTS)?,
+        offset: decode_page_token(f.opt_str("page_token")?.as_deref())?,
+    };
+    let page = st.queries.read(move |c| runs::search(c, &s)).await?;
+    let mut out = serde_json::Map::new();
+    if !page.items.is_empty() {
+        out.insert("runs".into(), json!(page.items));
+    }
+    if let Some(t) = page.next_page_token {
+        out.insert("next_page_token".into(), json!(t));
+    }
+    ok(out.into())
+}
+
+pub async fn delete(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, MlflowError> {
+    execute(st, req, body, |f| {
+        Ok(Command::DeleteRun {
+            run_id: f.run_id()?,
+        })
+    })
+    .await
+}
+
+pub async fn restore(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, MlflowError> {
+    execute(st, req, body, |f| {
+        Ok(Command::RestoreRun {
+            run_id: f.run_id()?,
+        })
+    })
+    .await
+}
+
+fn metric(f: &Fields) -> Result<MetricPoint, MlflowError> {
+    let key = f.str("key")?;
+    let value = f.f64("value")?;
+    Ok(MetricPoint {
+        key,
+        value: (!value.is_nan()).then_some(value),
+        timestamp: f.i64("timestamp")?,
+        step: f.opt_i64("step")?.unwrap_or(0),
+    })
+}
+
+pub async fn log_metric(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, MlflowError> {
+    execute(st, req, body, |f| {
+        Ok(Command::LogBatch {
+            run_id: f.run_id()?,
+            metrics: vec![metric(f)?],
+            params: vec![],
+            tags: vec![],
+        })
+    })
+    .await
+}
+
+pub async fn log_param(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, MlflowError> {
+    execute(st, req, body, |f| {
+        Ok(Command::LogBatch {
+            run_id: f.run_id()?,
+            metrics: vec![],
+            params: vec![KeyValue {
+                key: f.str("key")?,
+                value: f.opt_str("value")?.unwrap_or_default(),
+            }],
+            tags: vec![],
+        })
+    })
+    .await
+}
+
+pub async fn set_tag(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, MlflowError> {
+    execute(st, req, body, |f| {
+        Ok(Command::LogBatch {
+            run_id: f.run_id()?,
+            metrics: vec![],
+            params: vec![],
+            tags: vec![KeyValue {
+                key: f.str("key")?,
+                value: f.opt_str("value")?.unwrap_or_default(),
+            }],
+        })
+    })
+    .await
+}
+
+pub async fn delete_tag(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, MlflowError> {
+    execute(st, req, body, |f| {
+        Ok(Command::DeleteTag {
+            run_id: f.run_id()?,
+            key: f.str("key")?,
+        })
+    })
+    .await
+}
+
+pub async fn log_batch(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, MlflowError> {
+    execute(st, req, body, |f| {
+        Ok(Command::LogBatch {
+            run_id: f.run_id()?,
+            metrics: f
+                .objects("metrics")?
+                .iter()
+                .map(metric)
+                .collect::<Result<_, _>>()?,
+            params: f
+                .objects("params")?
+                .iter()
+                .map(|p| {
+                    Ok(KeyValue {
+                        key: p.str("key")?,
+                        value: p.opt_str("value")?.unwrap_or_default(),
+                    })
+                })
+                .collect::<Result<_, MlflowError>>()?,
+            tags: f.key_values("tags")?,
+        })
+    })
+    .await
+}
+
+pub async fn log_inputs(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, MlflowError> {
+    execute(st, req, body, |f| {
+        let inputs = f
+            .objects("datasets")?
+            .iter()
+            .map(|i| {
+                let d = i.object("dataset")?;
+                Ok(DatasetInput {
+                    dataset: Dataset {
+                        name: d.str("name")?,
+                        digest: d.str("digest")?,
+                        source_type: d.opt_str("source_type")?.unwrap_or_default(),
+                        source: d.opt_str("source")?.unwrap_or_default(),
+                        schema: d.opt_str("schema")?,
+                        profile: d.opt_str("profile")?,
+                    },
+                    tags: i.key_values("tags")?,
+                })
+            })
+            .collect::<Result<_, MlflowError>>()?;
+        Ok(Command::LogInputs {
+            run_id: f.run_id()?,
+            inputs,
+        })
+    })
+    .await
+}
+
+pub async fn get_history(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, MlflowError> {
+    let f = Fields::from_query(&req)?;
+    let run_id = f.run_id()?;
+    let key = f.str("metric_key")?;
+    // Without max_results MLflow returns the whole history.
+    let max_results = match f.opt_i64("max_results")? {
+        Some(n) if n >= 1 => n as u64,
+        Some(n) => {
+            return Err(MlflowError::invalid(format!(
+                "Invalid value {n} for parameter 'max_results': must be positive"
+            )))
+        }
+        None => 1 << 40,
+    };
+    let offset = decode_page_token(f.opt_str("page_token")?.as_deref())?;
+    let page = st
+        .queries
+        .read(move |c| metrics::history(c, &run_id, &key, max_results, offset))
+        .await?;
+    let mut out = serde_json::Map::new();
+    if !page.items.is_empty() {
+        out.insert("metrics".into(), json!(page.items));
+    }
+    if let Some(t) = page.next_page_token {
+        out.insert("next_page_token".into(), json!(t));
+    }
+    ok(out.into())
+}

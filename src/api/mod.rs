@@ -1,0 +1,50 @@
+//! HTTP surfaces: `mlflow/` (MLflow's wire format) and operations (`/health`, `/metrics`).
+//! Handlers parse, call the ledger or queries, and map; errors map in `error`.
+
+pub mod error;
+pub mod mlflow;
+mod ops;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::{web, HttpResponse};
+
+use crate::artifacts::ArtifactStore;
+use crate::ledger::Ledger;
+use crate::log::SharedLog;
+use crate::projection::Projection;
+use crate::query::Queries;
+
+pub use ops::HttpMetrics;
+
+/// Largest JSON request body (a dataset profile may be 16 MiB).
+const MAX_JSON_BODY: usize = 32 << 20;
+
+pub struct AppState {
+    pub log: SharedLog,
+    pub ledger: Arc<Ledger>,
+    pub projection: Arc<Projection>,
+    pub queries: Arc<Queries>,
+    pub artifacts: Arc<ArtifactStore>,
+    pub http_metrics: Arc<HttpMetrics>,
+    pub started: Instant,
+}
+
+/// Every route of the server.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(MAX_JSON_BODY))
+        .configure(mlflow::configure)
+        .route("/health", web::get().to(ops::health))
+        .route("/metrics", web::get().to(ops::metrics));
+}
+
+/// Unknown routes answer MLflow's JSON 404 instead of an HTML page.
+pub async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    use actix_web::ResponseError;
+    error::MlflowError::new(
+        error::ErrorCode::EndpointNotFound,
+        format!("No endpoint {} {}", req.method(), req.path()),
+    )
+    .error_response()
+}

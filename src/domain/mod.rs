@@ -1,0 +1,210 @@
+//! Aggregates (experiments, runs), their commands, and the pure `decide`/`apply` functions.
+//!
+//! `decide(state, command)` validates a command against state rebuilt from the log and returns
+//! the events to append; `apply(state, event)` folds an event into the state. No I/O here.
+
+pub mod experiment;
+mod run;
+pub mod run_names;
+mod state;
+pub mod validation;
+
+pub(crate) use run::dataset_key;
+pub use state::{Experiment, Lifecycle, Run, State, RUN_NAME_TAG};
+
+use crate::events::{experiment_stream, run_stream, DatasetInput, Event, KeyValue, MetricPoint};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DomainError {
+    /// MLflow INVALID_PARAMETER_VALUE.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// MLflow RESOURCE_ALREADY_EXISTS.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// MLflow RESOURCE_DOES_NOT_EXIST.
+    #[error("{0}")]
+    NotFound(String),
+    /// MLflow INVALID_STATE.
+    #[error("{0}")]
+    InvalidState(String),
+}
+
+impl DomainError {
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        DomainError::InvalidParameter(msg.into())
+    }
+}
+
+/// A request to change state. Ids, names and times that need randomness or a clock are chosen
+/// by the caller, so `decide` stays pure.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    CreateExperiment {
+        name: String,
+        artifact_location: Option<String>,
+        tags: Vec<KeyValue>,
+    },
+    RenameExperiment {
+        experiment_id: i64,
+        new_name: String,
+    },
+    DeleteExperiment {
+        experiment_id: i64,
+    },
+    RestoreExperiment {
+        experiment_id: i64,
+    },
+    SetExperimentTag {
+        experiment_id: i64,
+        key: String,
+        value: String,
+    },
+    DeleteExperimentTag {
+        experiment_id: i64,
+        key: String,
+    },
+    CreateRun {
+        run_id: String,
+        experiment_id: i64,
+        /// Used when neither `run_name` nor the `mlflow.runName` tag is given.
+        generated_name: String,
+        run_name: Option<String>,
+        user_id: String,
+        start_time: i64,
+        tags: Vec<KeyValue>,
+    },
+    UpdateRun {
+        run_id: String,
+        status: Option<String>,
+        end_time: Option<i64>,
+        run_name: Option<String>,
+    },
+    DeleteRun {
+        run_id: String,
+    },
+    RestoreRun {
+        run_id: String,
+    },
+    LogBatch {
+        run_id: String,
+        metrics: Vec<MetricPoint>,
+        params: Vec<KeyValue>,
+        tags: Vec<KeyValue>,
+    },
+    DeleteTag {
+        run_id: String,
+        key: String,
+    },
+    LogInputs {
+        run_id: String,
+        inputs: Vec<DatasetInput>,
+    },
+}
+
+impl Command {
+    /// The stream the command's events go to (a new experiment's is that of the next id).
+    pub fn stream(&self, state: &State) -> String {
+        match self {
+            Command::CreateExperiment { .. } => experiment_stream(state.next_experiment_id()),
+            Command::RenameExperiment { experiment_id, .. }
+            | Command::DeleteExperiment { experiment_id }
+            | Command::RestoreExperiment { experiment_id }
+            | Command::SetExperimentTag { experiment_id, .. }
+            | Command::DeleteExperimentTag { experiment_id, .. } => {
+                experiment_stream(*experiment_id)
+            }
+            Command::CreateRun { run_id, .. }
+            | Command::UpdateRun { run_id, .. }
+            | Command::DeleteRun { run_id }
+            | Command::RestoreRun { run_id }
+            | Command::LogBatch { run_id, .. }
+            | Command::DeleteTag { run_id, .. }
+            | Command::LogInputs { run_id, .. } => run_stream(run_id),
+        }
+    }
+
+    /// Commands that read or change experiment names must not interleave with each other.
+    pub fn touches_experiment_names(&self) -> bool {
+        matches!(
+            self,
+            Command::CreateExperiment { .. } | Command::RenameExperiment { .. }
+        )
+    }
+}
+
+/// Validate `command` against `state` and return the events it causes (possibly none: a
+/// repeated identical write is a no-op).
+pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, DomainError> {
+    match command {
+        Command::CreateExperiment {
+            name,
+            artifact_location,
+            tags,
+        } => experiment::create(state, name, artifact_location.as_deref(), tags),
+        Command::RenameExperiment {
+            experiment_id,
+            new_name,
+        } => experiment::rename(state, *experiment_id, new_name),
+        Command::DeleteExperiment { experiment_id } => experiment::delete(state, *experiment_id),
+        Command::RestoreExperiment { experiment_id } => experiment::restore(state, *experiment_id),
+        Command::SetExperimentTag {
+            experiment_id,
+            key,
+            value,
+        } => experiment::set_tag(state, *experiment_id, key, value),
+        Command::DeleteExperimentTag { experiment_id, key } => {
+            experiment::delete_tag(state, *experiment_id, key)
+        }
+        Command::CreateRun {
+            run_id,
+            experiment_id,
+            generated_name,
+            run_name,
+            user_id,
+            start_time,
+            tags,
+        } => run::create(
+            state,
+            run::NewRun {
+                run_id,
+                experiment_id: *experiment_id,
+                generated_name,
+                run_name: run_name.as_deref(),
+                user_id,
+                start_time: *start_time,
+                tags,
+            },
+        ),
+        Command::UpdateRun {
+            run_id,
+            status,
+            end_time,
+            run_name,
+        } => run::update(
+            state,
+            run_id,
+            status.as_deref(),
+            *end_time,
+            run_name.as_deref(),
+        ),
+        Command::DeleteRun { run_id } => run::delete(state, run_id),
+        Command::RestoreRun { run_id } => run::restore(state, run_id),
+        Command::LogBatch {
+            run_id,
+            metrics,
+            params,
+            tags,
+        } => run::log_batch(state, run_id, metrics, params, tags),
+        Command::DeleteTag { run_id, key } => run::delete_tag(state, run_id, key),
+        Command::LogInputs { run_id, inputs } => run::log_inputs(state, run_id, inputs),
+    }
+}
+
+/// Fold one event into the state. `time_ms` is the event's wall-clock time from its envelope.
+pub fn apply(state: &mut State, event: &Event, time_ms: i64) {
+    state.apply(event, time_ms)
+}
+
+#[cfg(test)]
+mod tests;

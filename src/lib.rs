@@ -1,0 +1,15 @@
+//! RunLedger: an event-sourced MLOps tracking server that speaks MLflow's REST API.
+//!
+//! Data flow: `api` parses requests → `ledger` decides with `domain` and appends `events` to the
+//! `log` → `projection` applies them to DuckDB → `query` reads DuckDB for responses.
+
+pub mod events;
+pub mod log;
+pub mod domain;
+pub mod ledger;
+pub mod projection;
+pub mod query;
+pub mod artifacts;
+pub mod api;
+pub mod config;
+pub mod server;

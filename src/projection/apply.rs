@@ -1,0 +1,400 @@
+//! Applying a batch of recorded events to DuckDB in one transaction.
+
+use std::collections::HashMap;
+
+use duckdb::{params, Connection};
+
+use super::ProjectionError;
+use crate::events::{decode, Event, MetricPoint};
+use crate::log::{Position, RecordedEvent};
+
+/// Latest value of one metric series, ordered as MLflow does: step, then timestamp, then value
+/// (NaN above every number).
+#[derive(Debug, Clone, Copy)]
+struct Latest {
+    step: i64,
+    timestamp: i64,
+    value: f64,
+}
+
+impl Latest {
+    fn of(m: &MetricPoint) -> Latest {
+        Latest {
+            step: m.step,
+            timestamp: m.timestamp,
+            value: m.value_f64(),
+        }
+    }
+
+    fn newer_than(&self, other: &Latest) -> bool {
+        let value_cmp = match (self.value.is_nan(), other.value.is_nan()) {
+            (true, true) => std::cmp::Ordering::Equal,
+            (true, false) => std::cmp::Ordering::Greater,
+            (false, true) => std::cmp::Ordering::Less,
+            _ => self.value.total_cmp(&other.value),
+        };
+        (self.step, self.timestamp)
+            .cmp(&(other.step, other.timestamp))
+            .then(value_cmp)
+            .is_gt()
+    }
+}
+
+struct Series {
+    id: i64,
+    latest: Latest,
+}
+
+/// Applies batches; owns the checkpoint and the (run, key) → series map.
+pub struct Applier {
+    conn: Connection,
+    checkpoint: Position,
+    series: HashMap<(String, String), Series>,
+    next_series: i64,
+}
+
+impl Applier {
+    pub fn new(conn: Connection) -> Result<Applier, ProjectionError> {
+        conn.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS latest_stage AS SELECT * FROM latest_metrics LIMIT 0;",
+        )?;
+        let mut applier = Applier {
+            conn,
+            checkpoint: 0,
+            series: HashMap::new(),
+            next_series: 0,
+        };
+        applier.load()?;
+        Ok(applier)
+    }
+
+    /// (Re)load the checkpoint and series map from the database, e.g. after a failed batch.
+    fn load(&mut self) -> Result<(), ProjectionError> {
+        self.checkpoint = self
+            .conn
+            .query_row(
+                "SELECT coalesce(max(position), 0) FROM projection_checkpoint",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|p| p as Position)?;
+        self.series.clear();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT series_id, run_id, key, value, timestamp, step FROM latest_metrics")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                Latest {
+                    value: r.get(3)?,
+                    timestamp: r.get(4)?,
+                    step: r.get(5)?,
+                },
+            ))
+        })?;
+        let mut max = -1;
+        for row in rows {
+            let (id, run, key, latest) = row?;
+            max = max.max(id);
+            self.series.insert((run, key), Series { id, latest });
+        }
+        self.next_series = max + 1;
+        Ok(())
+    }
+
+    pub fn checkpoint(&self) -> Position {
+        self.checkpoint
+    }
+
+    /// Apply `batch` (consecutive events starting at the checkpoint) in one transaction.
+    pub fn apply_batch(&mut self, batch: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        let Some(last) = batch.last() else {
+            return Ok(());
+        };
+        let next = last.position + 1;
+        match self.try_apply(batch, next) {
+            Ok(()) => {
+                self.checkpoint = next;
+                Ok(())
+            }
+            Err(e) => {
+                // The transaction rolled back; the in-memory series map may be ahead of it.
+                self.load()?;
+                Err(e)
+            }
+        }
+    }
+
+    fn try_apply(&mut self, batch: &[RecordedEvent], next: Position) -> Result<(), ProjectionError> {
+        self.conn.execute_batch("BEGIN TRANSACTION")?;
+        match self.write_batch(batch, next) {
+            Ok(()) => Ok(self.conn.execute_batch("COMMIT")?),
+            Err(e) => {
+                if let Err(rollback) = self.conn.execute_batch("ROLLBACK") {
+                    tracing::error!(error = %rollback, "projection rollback failed");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn write_batch(&mut self, batch: &[RecordedEvent], next: Position) -> Result<(), ProjectionError> {
+        let mut history: Vec<(i64, &MetricPoint)> = Vec::new();
+        let mut changed: HashMap<i64, (String, String)> = HashMap::new();
+        let decoded: Vec<(Event, i64, Position)> = batch
+            .iter()
+            .map(|r| decode(r).map(|e| (e, r.time_ms, r.position)))
+            .collect::<Result<_, _>>()?;
+        for (event, time, position) in &decoded {
+            if let Event::MetricsLogged { run_id, metrics } = event {
+                for m in metrics {
+                    let id = self.track_metric(run_id, m, &mut changed);
+                    history.push((id, m));
+                }
+            } else {
+                apply_one(&self.conn, event, *time, *position)?;
+            }
+        }
+        let tx = &self.conn;
+        {
+            let mut app = tx.appender("metric_history")?;
+            for (id, m) in &history {
+                let v = m.value_f64();
+                app.append_row(params![id, v, v.is_nan(), m.timestamp, m.step])?;
+            }
+            app.flush()?;
+        }
+        if !changed.is_empty() {
+            {
+                let mut app = tx.appender("latest_stage")?;
+                for (id, key) in &changed {
+                    let l = self.series[key].latest;
+                    app.append_row(params![
+                        id,
+                        key.0,
+                        key.1,
+                        l.value,
+                        l.value.is_nan(),
+                        l.timestamp,
+                        l.step
+                    ])?;
+                }
+                app.flush()?;
+            }
+            tx.execute_batch(
+                "INSERT OR REPLACE INTO latest_metrics SELECT * FROM latest_stage; DELETE FROM latest_stage;",
+            )?;
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO projection_checkpoint VALUES (1, ?)",
+            params![next as i64],
+        )?;
+        Ok(())
+    }
+
+    fn track_metric(
+        &mut self,
+        run_id: &str,
+        m: &MetricPoint,
+        changed: &mut HashMap<i64, (String, String)>,
+    ) -> i64 {
+        let candidate = Latest::of(m);
+        let key = (run_id.to_string(), m.key.clone());
+        let series = self.series.entry(key.clone()).or_insert_with(|| {
+            let id = self.next_series;
+            self.next_series += 1;
+            changed.insert(id, key.clone());
+            Series {
+                id,
+                latest: candidate,
+            }
+        });
+        if candidate.newer_than(&series.latest) {
+            series.latest = candidate;
+            changed.insert(series.id, key);
+        }
+        series.id
+    }
+}
+
+/// Apply one non-metric event with plain statements.
+fn apply_one(
+    tx: &Connection,
+    event: &Event,
+    time: i64,
+    position: Position,
+) -> Result<(), ProjectionError> {
+    match event {
+        Event::ExperimentCreated {
+            experiment_id,
+            name,
+            artifact_location,
+            tags,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO experiments VALUES (?, ?, ?, 'active', ?, ?)",
+            )?
+            .execute(params![experiment_id, name, artifact_location, time, time])?;
+            for t in tags {
+                set_experiment_tag(tx, *experiment_id, &t.key, &t.value)?;
+            }
+        }
+        Event::ExperimentRenamed {
+            experiment_id,
+            new_name,
+        } => {
+            tx.prepare_cached(
+                "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?",
+            )?
+            .execute(params![new_name, time, experiment_id])?;
+        }
+        Event::ExperimentDeleted { experiment_id } => {
+            set_experiment_lifecycle(tx, *experiment_id, "deleted", time)?
+        }
+        Event::ExperimentRestored { experiment_id } => {
+            set_experiment_lifecycle(tx, *experiment_id, "active", time)?
+        }
+        Event::ExperimentTagSet {
+            experiment_id,
+            key,
+            value,
+        } => set_experiment_tag(tx, *experiment_id, key, value)?,
+        Event::ExperimentTagDeleted { experiment_id, key } => {
+            tx.prepare_cached("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?")?
+                .execute(params![experiment_id, key])?;
+        }
+        Event::RunCreated {
+            run_id,
+            experiment_id,
+            run_name,
+            user_id,
+            start_time,
+            artifact_uri,
+            tags,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, ?, 'active')",
+            )?
+            .execute(params![run_id, experiment_id, run_name, user_id, start_time, artifact_uri])?;
+            for t in tags {
+                set_run_tag(tx, run_id, &t.key, &t.value)?;
+            }
+        }
+        Event::RunUpdated {
+            run_id,
+            status,
+            end_time,
+            run_name,
+        } => {
+            tx.prepare_cached(
+                "UPDATE runs SET status = coalesce(?, status), end_time = coalesce(?, end_time), \
+                 run_name = coalesce(?, run_name) WHERE run_id = ?",
+            )?
+            .execute(params![status, end_time, run_name, run_id])?;
+            if let Some(name) = run_name {
+                set_run_tag(tx, run_id, crate::domain::RUN_NAME_TAG, name)?;
+            }
+        }
+        Event::RunDeleted { run_id } => set_run_lifecycle(tx, run_id, "deleted")?,
+        Event::RunRestored { run_id } => set_run_lifecycle(tx, run_id, "active")?,
+        Event::ParamsLogged { run_id, params } => {
+            let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO run_params VALUES (?, ?, ?)")?;
+            for p in params {
+                stmt.execute(params![run_id, p.key, p.value])?;
+            }
+        }
+        Event::RunTagsSet { run_id, tags } => {
+            for t in tags {
+                set_run_tag(tx, run_id, &t.key, &t.value)?;
+            }
+        }
+        Event::RunTagDeleted { run_id, key } => {
+            tx.prepare_cached("DELETE FROM run_tags WHERE run_id = ? AND key = ?")?
+                .execute(params![run_id, key])?;
+        }
+        Event::DatasetInputsLogged { run_id, inputs } => {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO run_inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?;
+            for i in inputs {
+                let (name, digest, context) = crate::domain::dataset_key(i);
+                let d = &i.dataset;
+                let tags = serde_json::to_string(&i.tags).unwrap_or_else(|_| "[]".into());
+                stmt.execute(params![
+                    run_id,
+                    name,
+                    digest,
+                    context,
+                    d.source_type,
+                    d.source,
+                    d.schema,
+                    d.profile,
+                    tags,
+                    position as i64
+                ])?;
+            }
+        }
+        Event::ArtifactStored {
+            run_id,
+            path,
+            size,
+            crc32c,
+        } => {
+            tx.prepare_cached("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?)")?
+                .execute(params![path, run_id, *size as i64, *crc32c as i64, time])?;
+        }
+        Event::ArtifactDeleted { path, .. } => {
+            tx.prepare_cached(
+                "DELETE FROM artifacts WHERE path = ? OR starts_with(path, ? || '/')",
+            )?
+            .execute(params![path, path])?;
+        }
+        Event::MetricsLogged { .. } => {}
+    }
+    Ok(())
+}
+
+fn set_experiment_lifecycle(
+    tx: &Connection,
+    id: i64,
+    stage: &str,
+    time: i64,
+) -> Result<(), ProjectionError> {
+    tx.prepare_cached(
+        "UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?",
+    )?
+    .execute(params![stage, time, id])?;
+    // Deleting an experiment deletes its runs; restoring it restores them (MLflow semantics).
+    tx.prepare_cached("UPDATE runs SET lifecycle_stage = ? WHERE experiment_id = ?")?
+        .execute(params![stage, id])?;
+    Ok(())
+}
+
+fn set_experiment_tag(
+    tx: &Connection,
+    id: i64,
+    key: &str,
+    value: &str,
+) -> Result<(), ProjectionError> {
+    tx.prepare_cached("INSERT OR REPLACE INTO experiment_tags VALUES (?, ?, ?)")?
+        .execute(params![id, key, value])?;
+    Ok(())
+}
+
+fn set_run_lifecycle(tx: &Connection, run_id: &str, stage: &str) -> Result<(), ProjectionError> {
+    tx.prepare_cached("UPDATE runs SET lifecycle_stage = ? WHERE run_id = ?")?
+        .execute(params![stage, run_id])?;
+    Ok(())
+}
+
+fn set_run_tag(tx: &Connection, run_id: &str, key: &str, value: &str) -> Result<(), ProjectionError> {
+    tx.prepare_cached("INSERT OR REPLACE INTO run_tags VALUES (?, ?, ?)")?
+        .execute(params![run_id, key, value])?;
+    if key == crate::domain::RUN_NAME_TAG {
+        tx.prepare_cached("UPDATE runs SET run_name = ? WHERE run_id = ?")?
+            .execute(params![value, run_id])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! The projector tails the log from its checkpoint and applies events to DuckDB in batches.
+//! The checkpoint is written in the same transaction as the rows, so a crash never applies
+//! an event twice or skips one. Readers wait on [`Projection::wait_for`] for read-your-writes.
+
+mod apply;
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use duckdb::Connection;
+use tokio::sync::watch;
+
+use crate::log::{Position, SharedLog};
+
+pub use apply::Applier;
+
+/// Events applied per DuckDB transaction at most.
+const BATCH: usize = 20_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("DuckDB error: {0}")]
+    Db(#[from] duckdb::Error),
+    #[error(transparent)]
+    Log(#[from] crate::log::LogError),
+    #[error(transparent)]
+    Decode(#[from] crate::events::DecodeError),
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("projection did not reach position {wanted} within {timeout:?} (at {reached})")]
+    Timeout {
+        wanted: Position,
+        reached: Position,
+        timeout: Duration,
+    },
+}
+
+/// Handle to the running projector: its database and the position it has applied up to.
+pub struct Projection {
+    db: Connection,
+    /// Next position to apply (= number of events applied).
+    applied: watch::Receiver<Position>,
+    stop: watch::Sender<bool>,
+    thread: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Projection {
+    /// Open (or create) the DuckDB file, then start projecting from its checkpoint.
+    pub fn start(db_path: &Path, log: SharedLog) -> Result<Arc<Projection>, ProjectionError> {
+        let db = schema::open(db_path)?;
+        let mut applier = Applier::new(db.try_clone()?)?;
+        let (applied_tx, applied) = watch::channel(applier.checkpoint());
+        let (stop, mut stop_rx) = watch::channel(false);
+        let runtime = tokio::runtime::Handle::current();
+        let thread = std::thread::Builder::new()
+            .name("projector".into())
+            .spawn(move || {
+                let mut head = log.watch_head();
+                loop {
+                    let from = applier.checkpoint();
+                    let batch = runtime.block_on(log.read_all(from, BATCH));
+                    match batch.map_err(ProjectionError::from).and_then(|b| {
+                        let n = b.len();
+                        applier.apply_batch(&b).map(|_| n)
+                    }) {
+                        Ok(0) => {
+                            // Caught up: sleep until the head moves or we are told to stop.
+                            let stopped = runtime.block_on(async {
+                                tokio::select! {
+                                    r = head.wait_for(|h| *h > from) => r.is_err(),
+                                    _ = stop_rx.wait_for(|s| *s) => true,
+                                }
+                            });
+                            if stopped {
+                                break;
+                            }
+                        }
+                        Ok(_) => {
+                            applied_tx.send_replace(applier.checkpoint());
+                        }
+                        Err(e) => {
+                            // A projection failure is a bug or a disk problem; retrying the
+                            // same batch is safe because nothing of it was committed.
+                            tracing::error!(error = %e, position = from, "projection batch failed");
+                            std::thread::sleep(Duration::from_millis(500));
+                        }
+                    }
+                    if *stop_rx.borrow() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|source| ProjectionError::Io {
+                path: db_path.to_path_buf(),
+                source,
+            })?;
+        Ok(Arc::new(Projection {
+            db,
+            applied,
+            stop,
+            thread: parking_lot::Mutex::new(Some(thread)),
+        }))
+    }
+
+    /// Position up to which events are applied (exclusive).
+    pub fn position(&self) -> Position {
+        *self.applied.borrow()
+    }
+
+    /// Wait until every event before `position` (exclusive) is applied.
+    pub async fn wait_for(&self, position: Position, timeout: Duration) -> Result<(), ProjectionError> {
+        let mut rx = self.applied.clone();
+        match tokio::time::timeout(timeout, rx.wait_for(|p| *p >= position)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(ProjectionError::Timeout {
+                wanted: position,
+                reached: self.position(),
+                timeout,
+            }),
+        }
+    }
+
+    /// A new connection to the projection database for queries.
+    pub fn connection(&self) -> Result<Connection, ProjectionError> {
+        Ok(self.db.try_clone()?)
+    }
+
+    /// Stop after the batch in progress; the checkpoint makes it safe to resume later.
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Drop the projection database and rebuild it from the whole log. Returns events applied.
+pub async fn rebuild(db_path: &Path, log: SharedLog) -> Result<Position, ProjectionError> {
+    schema::remove(db_path)?;
+    let db = schema::open(db_path)?;
+    let mut applier = Applier::new(db)?;
+    loop {
+        let batch = log.read_all(applier.checkpoint(), BATCH).await?;
+        if batch.is_empty() {
+            break;
+        }
+        applier.apply_batch(&batch)?;
+    }
+    Ok(applier.checkpoint())
+}

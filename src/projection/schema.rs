@@ -1,0 +1,41 @@
+//! The projection database: opening it and applying the DDL in `analytics/schema.sql`.
+
+use std::path::Path;
+
+use duckdb::Connection;
+
+use super::ProjectionError;
+
+const SCHEMA: &str = include_str!("../../analytics/schema.sql");
+
+/// Open or create the DuckDB file and bring its schema up to date (the DDL is idempotent).
+pub fn open(path: &Path) -> Result<Connection, ProjectionError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| ProjectionError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let conn = Connection::open(path)?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+/// Delete the database file and its write-ahead log.
+pub fn remove(path: &Path) -> Result<(), ProjectionError> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push(".wal");
+    for p in [path, Path::new(&wal)] {
+        match std::fs::remove_file(p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(ProjectionError::Io {
+                    path: p.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! Reads from the DuckDB projection only. Every read first waits (bounded) until the projection
+//! has applied everything committed before the read began, so a client always sees its own
+//! writes.
+
+pub mod artifacts;
+pub mod entities;
+pub mod experiments;
+pub mod metrics;
+pub mod runs;
+pub mod search;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use duckdb::Connection;
+use parking_lot::Mutex;
+
+use crate::log::SharedLog;
+use crate::projection::{Projection, ProjectionError};
+
+pub use entities::*;
+
+/// How long a read waits for the projection to catch up before failing.
+const READ_YOUR_WRITES_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("DuckDB error: {0}")]
+    Db(#[from] duckdb::Error),
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+    #[error(transparent)]
+    Search(#[from] search::SearchError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("query task failed: {0}")]
+    Task(String),
+}
+
+pub struct Queries {
+    log: SharedLog,
+    projection: Arc<Projection>,
+    pool: Mutex<Vec<Connection>>,
+}
+
+impl Queries {
+    pub fn new(log: SharedLog, projection: Arc<Projection>) -> Arc<Queries> {
+        Arc::new(Queries {
+            log,
+            projection,
+            pool: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Run `f` on a pooled connection off the async runtime, after the projection caught up
+    /// with the log head as of now.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, QueryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, QueryError> + Send + 'static,
+    {
+        self.projection
+            .wait_for(self.log.head(), READ_YOUR_WRITES_TIMEOUT)
+            .await?;
+        let conn = match self.pool.lock().pop() {
+            Some(c) => c,
+            None => self.projection.connection()?,
+        };
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let r = f(&conn);
+            (conn, r)
+        })
+        .await
+        .map_err(|e| QueryError::Task(e.to_string()))?;
+        self.pool.lock().push(conn);
+        result
+    }
+}
+
+impl duckdb::ToSql for search::SqlValue {
+    fn to_sql(&self) -> duckdb::Result<duckdb::types::ToSqlOutput<'_>> {
+        use duckdb::types::ToSqlOutput;
+        Ok(match self {
+            search::SqlValue::Text(s) => ToSqlOutput::from(s.as_str()),
+            search::SqlValue::Int(i) => ToSqlOutput::from(*i),
+            search::SqlValue::Float(f) => ToSqlOutput::from(*f),
+        })
+    }
+}

@@ -1,0 +1,676 @@
+//! Semantic checks (entity types, keys, operator/value compatibility) and SQL generation.
+//!
+//! Filters become `EXISTS (...)` semi-joins against the key/value tables (DuckDB decorrelates
+//! them into hash semi-joins); each non-attribute order key becomes one aliased `LEFT JOIN`
+//! (`o0`, `o1`, ...). Placeholders are collected per SQL section and concatenated in text order.
+
+use super::parse::{parse_filter, parse_order_by, Clause, Ident, Literal, Op};
+use super::SEARCH_MAX_RESULTS_THRESHOLD;
+use super::{check_max_results, shorten, CompiledQuery, SearchError, SqlValue, ViewType};
+
+/// A SQL fragment with its bound values.
+type Frag = (String, Vec<SqlValue>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entity {
+    Metric,
+    Param,
+    Tag,
+    Attribute,
+    Dataset,
+}
+
+impl Entity {
+    fn name(self) -> &'static str {
+        match self {
+            Entity::Metric => "metric",
+            Entity::Param => "param",
+            Entity::Tag => "tag",
+            Entity::Attribute => "attribute",
+            Entity::Dataset => "dataset",
+        }
+    }
+}
+
+const RUN_ENTITY_TYPES: &str =
+    "metric(s), param(s), parameter(s), tag(s), attribute(s), attr, run, dataset(s)";
+const RUN_STRING_ATTRS: [&str; 5] = ["run_id", "run_name", "status", "user_id", "artifact_uri"];
+const RUN_NUMERIC_ATTRS: [&str; 2] = ["start_time", "end_time"];
+const DATASET_KEYS: [&str; 3] = ["name", "digest", "context"];
+const STRING_OPS: &str = "=, !=, LIKE, ILIKE";
+const NUMERIC_OPS: &str = "=, !=, <, <=, >, >=";
+const KV_OPS: &str = "=, !=, LIKE, ILIKE, IS NULL, IS NOT NULL";
+
+fn run_entity(prefix: Option<&str>) -> Result<Entity, String> {
+    match prefix {
+        None => Ok(Entity::Attribute),
+        Some("metric" | "metrics") => Ok(Entity::Metric),
+        Some("param" | "params" | "parameter" | "parameters") => Ok(Entity::Param),
+        Some("tag" | "tags") => Ok(Entity::Tag),
+        Some("attribute" | "attributes" | "attr" | "run") => Ok(Entity::Attribute),
+        Some("dataset" | "datasets") => Ok(Entity::Dataset),
+        Some(other) => Err(format!(
+            "invalid entity type '{other}'; valid types are {RUN_ENTITY_TYPES}"
+        )),
+    }
+}
+
+fn translate_alias(key: &str) -> &str {
+    match key {
+        "created" | "Created" => "start_time",
+        "run name" | "Run name" | "Run Name" => "run_name",
+        other => other,
+    }
+}
+
+fn filter_err(filter: &str, clause: &Clause, detail: &str) -> SearchError {
+    SearchError::InvalidFilter(format!(
+        "Invalid filter '{filter}': {detail} (in clause '{}')",
+        clause.text
+    ))
+}
+
+fn order_err(entry: &str, detail: &str) -> SearchError {
+    SearchError::InvalidOrderBy(format!("Invalid order_by clause '{entry}': {detail}"))
+}
+
+fn op_sql(op: Op) -> &'static str {
+    match op {
+        Op::Ne => "<>",
+        other => other.as_str(),
+    }
+}
+
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+fn text_params(items: &[String]) -> Vec<SqlValue> {
+    items.iter().cloned().map(SqlValue::Text).collect()
+}
+
+/// `<col> <op> ?` for a numeric column; integers bind as `Int`, other numbers as DOUBLE.
+fn numeric_cmp(col: &str, op: Op, text: &str, value: f64) -> Frag {
+    match text.parse::<i64>() {
+        Ok(i) => (format!("{col} {} ?", op_sql(op)), vec![SqlValue::Int(i)]),
+        Err(_) => (
+            format!("{col} {} CAST(? AS DOUBLE)", op_sql(op)),
+            vec![SqlValue::Float(value)],
+        ),
+    }
+}
+
+/// Compiles `col <op> value` for a string-valued column, the value already validated.
+fn string_cmp(col: &str, op: Op, value: &Literal) -> Frag {
+    match value {
+        Literal::List(items) => (
+            format!("{col} {} ({})", op_sql(op), placeholders(items.len())),
+            text_params(items),
+        ),
+        Literal::Str(s) => (
+            format!("{col} {} ?", op_sql(op)),
+            vec![SqlValue::Text(s.clone())],
+        ),
+        // Unreachable: callers validate the value first (the parser only produces lists after
+        // IN / NOT IN, and no value only after IS [NOT] NULL, which is handled separately).
+        _ => ("FALSE".to_string(), Vec::new()),
+    }
+}
+
+/// Checks that `op` is one of `allowed` and the value fits a string comparison.
+fn expect_string_value(
+    filter: &str,
+    clause: &Clause,
+    what: &str,
+    allowed: &[Op],
+    allowed_text: &str,
+) -> Result<(), SearchError> {
+    if !allowed.contains(&clause.op) {
+        return Err(filter_err(
+            filter,
+            clause,
+            &format!(
+                "invalid comparator '{}' for {what}; expected one of {allowed_text}",
+                clause.op.as_str()
+            ),
+        ));
+    }
+    match &clause.value {
+        Literal::Str(_) | Literal::List(_) | Literal::Nothing => Ok(()),
+        other => Err(filter_err(
+            filter,
+            clause,
+            &format!(
+                "expected a quoted string value for {what} (e.g. 'my-value'), found {}",
+                other.describe()
+            ),
+        )),
+    }
+}
+
+fn expect_numeric_value<'c>(
+    filter: &str,
+    clause: &'c Clause,
+    what: &str,
+) -> Result<(&'c str, f64), SearchError> {
+    const NUMERIC: [Op; 6] = [Op::Eq, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge];
+    if !NUMERIC.contains(&clause.op) {
+        return Err(filter_err(
+            filter,
+            clause,
+            &format!(
+                "invalid comparator '{}' for {what}; expected one of {NUMERIC_OPS}",
+                clause.op.as_str()
+            ),
+        ));
+    }
+    match &clause.value {
+        Literal::Num { text, value } => Ok((text, *value)),
+        other => Err(filter_err(
+            filter,
+            clause,
+            &format!(
+                "expected a numeric value for {what}, found {}",
+                other.describe()
+            ),
+        )),
+    }
+}
+
+const STRING_CMP: [Op; 4] = [Op::Eq, Op::Ne, Op::Like, Op::ILike];
+const KV_CMP: [Op; 6] = [
+    Op::Eq,
+    Op::Ne,
+    Op::Like,
+    Op::ILike,
+    Op::IsNull,
+    Op::IsNotNull,
+];
+const LIST_CMP: [Op; 6] = [Op::Eq, Op::Ne, Op::Like, Op::ILike, Op::In, Op::NotIn];
+
+/// `[NOT] EXISTS (SELECT 1 FROM <table> <a> WHERE <a>.<fk> = <outer> AND <a>.key = ? [AND ...])`
+/// for a key/value table (params, tags, experiment tags).
+fn key_value_filter(
+    table: &str,
+    alias: &str,
+    correlation: &str,
+    key: &str,
+    op: Op,
+    value: &Literal,
+) -> Frag {
+    let head = format!("SELECT 1 FROM {table} {alias} WHERE {correlation} AND {alias}.key = ?");
+    let mut params = vec![SqlValue::Text(key.to_string())];
+    match op {
+        Op::IsNull => (format!("NOT EXISTS ({head})"), params),
+        Op::IsNotNull => (format!("EXISTS ({head})"), params),
+        _ => {
+            let (cmp, p) = string_cmp(&format!("{alias}.value"), op, value);
+            params.extend(p);
+            (format!("EXISTS ({head} AND {cmp})"), params)
+        }
+    }
+}
+
+fn run_filter(filter: &str, clause: &Clause) -> Result<Frag, SearchError> {
+    let entity = run_entity(clause.ident.prefix.as_deref())
+        .map_err(|detail| filter_err(filter, clause, &detail))?;
+    let key = clause.ident.key.as_str();
+    match entity {
+        Entity::Metric => {
+            // The column is DOUBLE, so integers are bound as floats too.
+            let (_, value) = expect_numeric_value(filter, clause, "metric")?;
+            let cond = if clause.op == Op::Ne {
+                "(m.is_nan OR m.value <> ?)".to_string()
+            } else {
+                format!("NOT m.is_nan AND m.value {} ?", op_sql(clause.op))
+            };
+            Ok((
+                format!(
+                    "EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_id = r.run_id \
+                     AND m.key = ? AND {cond})"
+                ),
+                vec![SqlValue::Text(key.to_string()), SqlValue::Float(value)],
+            ))
+        }
+        Entity::Param | Entity::Tag => {
+            let what = entity.name();
+            expect_string_value(filter, clause, what, &KV_CMP, KV_OPS)?;
+            let (table, alias) = if entity == Entity::Param {
+                ("run_params", "p")
+            } else {
+                ("run_tags", "t")
+            };
+            let correlation = format!("{alias}.run_id = r.run_id");
+            Ok(key_value_filter(
+                table,
+                alias,
+                &correlation,
+                key,
+                clause.op,
+                &clause.value,
+            ))
+        }
+        Entity::Dataset => {
+            if !DATASET_KEYS.contains(&key) {
+                return Err(filter_err(
+                    filter,
+                    clause,
+                    &format!("invalid dataset key '{key}'; valid keys are name, digest, context"),
+                ));
+            }
+            expect_string_value(
+                filter,
+                clause,
+                "dataset attributes",
+                &LIST_CMP,
+                "=, !=, LIKE, ILIKE, IN, NOT IN",
+            )?;
+            let (cmp, p) = string_cmp(&format!("d.{key}"), clause.op, &clause.value);
+            Ok((
+                format!("EXISTS (SELECT 1 FROM run_inputs d WHERE d.run_id = r.run_id AND {cmp})"),
+                p,
+            ))
+        }
+        Entity::Attribute => {
+            let attr = translate_alias(key);
+            if RUN_NUMERIC_ATTRS.contains(&attr) {
+                let (text, value) =
+                    expect_numeric_value(filter, clause, &format!("numeric attribute '{key}'"))?;
+                Ok(numeric_cmp(&format!("r.{attr}"), clause.op, text, value))
+            } else if RUN_STRING_ATTRS.contains(&attr) {
+                let what = format!("attribute '{key}'");
+                if attr == "run_id" {
+                    expect_string_value(
+                        filter,
+                        clause,
+                        &what,
+                        &LIST_CMP,
+                        "=, !=, LIKE, ILIKE, IN, NOT IN",
+                    )?;
+                } else if matches!(clause.op, Op::In | Op::NotIn) {
+                    return Err(filter_err(
+                        filter,
+                        clause,
+                        "only the 'run_id' attribute supports comparison with a list of quoted \
+                         string values",
+                    ));
+                } else {
+                    expect_string_value(filter, clause, &what, &STRING_CMP, STRING_OPS)?;
+                }
+                Ok(string_cmp(&format!("r.{attr}"), clause.op, &clause.value))
+            } else {
+                Err(filter_err(
+                    filter,
+                    clause,
+                    &format!(
+                        "invalid attribute key '{key}'; valid keys are run_id, run_name \
+                         ('run name'), status, user_id, artifact_uri, start_time ('created'), \
+                         end_time"
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// Joins, ORDER BY terms and whether start_time / run_id were ordered explicitly.
+struct RunOrder {
+    joins: Vec<Frag>,
+    terms: Vec<String>,
+    has_start_time: bool,
+    has_run_id: bool,
+}
+
+fn run_order(order_by: &[String]) -> Result<RunOrder, SearchError> {
+    let mut out = RunOrder {
+        joins: Vec::new(),
+        terms: Vec::new(),
+        has_start_time: false,
+        has_run_id: false,
+    };
+    let mut seen: Vec<(Entity, String)> = Vec::new();
+    for entry in order_by {
+        let (ident, ascending) = parse_order_by(entry)?;
+        let entity = run_entity(ident.prefix.as_deref()).map_err(|d| order_err(entry, &d))?;
+        let dir = if ascending { "ASC" } else { "DESC" };
+        let key =
+            match entity {
+                Entity::Attribute => translate_alias_order(&ident, entry)?,
+                Entity::Dataset => return Err(order_err(
+                    entry,
+                    "invalid order_by entity 'dataset'; order by a metric, param, tag or attribute",
+                )),
+                _ => ident.key.clone(),
+            };
+        if seen.contains(&(entity, key.clone())) {
+            return Err(order_err(
+                entry,
+                &format!(
+                    "order_by contains duplicate fields: {}",
+                    shorten(&order_by.join(", "), 300)
+                ),
+            ));
+        }
+        seen.push((entity, key.clone()));
+        let alias = format!("o{}", out.joins.len());
+        match entity {
+            Entity::Attribute => {
+                out.has_start_time |= key == "start_time";
+                out.has_run_id |= key == "run_id";
+                if key == "end_time" {
+                    out.terms.push("(r.end_time IS NULL)".to_string());
+                }
+                out.terms.push(format!("r.{key} {dir}"));
+            }
+            Entity::Metric => {
+                out.joins.push((
+                    format!(
+                        "LEFT JOIN latest_metrics {alias} ON {alias}.run_id = r.run_id \
+                         AND {alias}.key = ?"
+                    ),
+                    vec![SqlValue::Text(key)],
+                ));
+                out.terms.push(format!("({alias}.run_id IS NULL)"));
+                out.terms.push(format!("{alias}.is_nan"));
+                out.terms.push(format!("{alias}.value {dir}"));
+            }
+            Entity::Param | Entity::Tag => {
+                let table = if entity == Entity::Param {
+                    "run_params"
+                } else {
+                    "run_tags"
+                };
+                out.joins.push((
+                    format!(
+                        "LEFT JOIN {table} {alias} ON {alias}.run_id = r.run_id AND {alias}.key = ?"
+                    ),
+                    vec![SqlValue::Text(key)],
+                ));
+                out.terms.push(format!("({alias}.run_id IS NULL)"));
+                out.terms.push(format!("{alias}.value {dir}"));
+            }
+            Entity::Dataset => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Resolves an attribute order key (MLflow's orderable attributes plus `created`).
+fn translate_alias_order(ident: &Ident, entry: &str) -> Result<String, SearchError> {
+    let key = match ident.key.as_str() {
+        "created" | "Created" => "start_time",
+        other => other,
+    };
+    if RUN_STRING_ATTRS.contains(&key) || RUN_NUMERIC_ATTRS.contains(&key) {
+        Ok(key.to_string())
+    } else {
+        Err(order_err(
+            entry,
+            &format!(
+                "invalid attribute key '{}'; valid keys are run_id, run_name, status, user_id, \
+                 artifact_uri, start_time ('created'), end_time",
+                ident.key
+            ),
+        ))
+    }
+}
+
+/// Assembles `SELECT <col> FROM <from> <joins> WHERE ... ORDER BY ... LIMIT ? OFFSET ?`.
+fn assemble(
+    head: &str,
+    joins: Vec<Frag>,
+    conds: Vec<Frag>,
+    terms: &[String],
+    limit: i64,
+    offset: u64,
+) -> Result<CompiledQuery, SearchError> {
+    let offset = i64::try_from(offset).map_err(|_| {
+        SearchError::InvalidPageToken(format!("Invalid page token: offset {offset} is too large"))
+    })?;
+    let mut sql = head.to_string();
+    let mut params = Vec::new();
+    for (text, p) in joins {
+        sql.push(' ');
+        sql.push_str(&text);
+        params.extend(p);
+    }
+    let mut where_terms = Vec::with_capacity(conds.len());
+    for (text, p) in conds {
+        where_terms.push(text);
+        params.extend(p);
+    }
+    if !where_terms.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&where_terms.join(" AND "));
+    }
+    sql.push_str(" ORDER BY ");
+    sql.push_str(&terms.join(", "));
+    sql.push_str(" LIMIT ? OFFSET ?");
+    params.push(SqlValue::Int(limit));
+    params.push(SqlValue::Int(offset));
+    Ok(CompiledQuery { sql, params })
+}
+
+/// SQL selecting `run_id` of the matching runs, in order, `LIMIT max_results + 1 OFFSET offset`.
+///
+/// `max_results` must be in `1..=50000`. An empty `experiment_ids` matches nothing.
+pub fn compile_run_search(
+    experiment_ids: &[i64],
+    filter: &str,
+    view: ViewType,
+    order_by: &[String],
+    max_results: u64,
+    offset: u64,
+) -> Result<CompiledQuery, SearchError> {
+    let limit = check_max_results(max_results, SEARCH_MAX_RESULTS_THRESHOLD)?;
+    let clauses = parse_filter(filter)?;
+    let mut conds: Vec<Frag> = Vec::with_capacity(clauses.len() + 2);
+    if experiment_ids.is_empty() {
+        conds.push(("FALSE".to_string(), Vec::new()));
+    } else {
+        conds.push((
+            format!(
+                "r.experiment_id IN ({})",
+                placeholders(experiment_ids.len())
+            ),
+            experiment_ids.iter().map(|&id| SqlValue::Int(id)).collect(),
+        ));
+    }
+    if let Some(stage) = view.stage_literal() {
+        conds.push((format!("r.lifecycle_stage = {stage}"), Vec::new()));
+    }
+    for clause in &clauses {
+        conds.push(run_filter(filter, clause)?);
+    }
+    let order = run_order(order_by)?;
+    let mut terms = order.terms;
+    if !order.has_start_time {
+        terms.push("r.start_time DESC".to_string());
+    }
+    if !order.has_run_id {
+        terms.push("r.run_id ASC".to_string());
+    }
+    assemble(
+        "SELECT r.run_id FROM runs r",
+        order.joins,
+        conds,
+        &terms,
+        limit,
+        offset,
+    )
+}
+
+const EXPERIMENT_ATTRS: &str = "name, creation_time, last_update_time, experiment_id";
+
+fn experiment_entity(prefix: Option<&str>) -> Result<Entity, String> {
+    match prefix {
+        None | Some("attribute") => Ok(Entity::Attribute),
+        Some("tag" | "tags") => Ok(Entity::Tag),
+        Some(other) => Err(format!(
+            "invalid entity type '{other}'; valid types are attribute, tag, tags"
+        )),
+    }
+}
+
+fn experiment_id_value(filter: &str, clause: &Clause, s: &str) -> Result<SqlValue, SearchError> {
+    s.trim().parse::<i64>().map(SqlValue::Int).map_err(|_| {
+        filter_err(
+            filter,
+            clause,
+            &format!("experiment_id must be an integer, found '{s}'"),
+        )
+    })
+}
+
+fn experiment_filter(filter: &str, clause: &Clause) -> Result<Frag, SearchError> {
+    let entity = experiment_entity(clause.ident.prefix.as_deref())
+        .map_err(|detail| filter_err(filter, clause, &detail))?;
+    let key = clause.ident.key.as_str();
+    if entity == Entity::Tag {
+        expect_string_value(filter, clause, "tag", &KV_CMP, KV_OPS)?;
+        return Ok(key_value_filter(
+            "experiment_tags",
+            "t",
+            "t.experiment_id = e.experiment_id",
+            key,
+            clause.op,
+            &clause.value,
+        ));
+    }
+    match key {
+        "name" => {
+            expect_string_value(filter, clause, "attribute 'name'", &STRING_CMP, STRING_OPS)?;
+            Ok(string_cmp("e.name", clause.op, &clause.value))
+        }
+        "creation_time" | "last_update_time" => {
+            let (text, value) =
+                expect_numeric_value(filter, clause, &format!("numeric attribute '{key}'"))?;
+            Ok(numeric_cmp(&format!("e.{key}"), clause.op, text, value))
+        }
+        "experiment_id" => {
+            let op = clause.op;
+            if !matches!(op, Op::Eq | Op::Ne | Op::In | Op::NotIn) {
+                return Err(filter_err(
+                    filter,
+                    clause,
+                    &format!(
+                        "invalid comparator '{}' for attribute 'experiment_id'; expected one of \
+                         =, !=, IN, NOT IN",
+                        op.as_str()
+                    ),
+                ));
+            }
+            match &clause.value {
+                Literal::Str(s) => Ok((
+                    format!("e.experiment_id {} ?", op_sql(op)),
+                    vec![experiment_id_value(filter, clause, s)?],
+                )),
+                Literal::Num { text, .. } => Ok((
+                    format!("e.experiment_id {} ?", op_sql(op)),
+                    vec![experiment_id_value(filter, clause, text)?],
+                )),
+                Literal::List(items) => Ok((
+                    format!(
+                        "e.experiment_id {} ({})",
+                        op_sql(op),
+                        placeholders(items.len())
+                    ),
+                    items
+                        .iter()
+                        .map(|s| experiment_id_value(filter, clause, s))
+                        .collect::<Result<_, _>>()?,
+                )),
+                other => Err(filter_err(
+                    filter,
+                    clause,
+                    &format!(
+                        "expected a quoted experiment id for attribute 'experiment_id', found {}",
+                        other.describe()
+                    ),
+                )),
+            }
+        }
+        _ => Err(filter_err(
+            filter,
+            clause,
+            &format!("invalid attribute key '{key}'; valid keys are {EXPERIMENT_ATTRS}"),
+        )),
+    }
+}
+
+/// SQL selecting `experiment_id` of the matching experiments, in order,
+/// `LIMIT max_results + 1 OFFSET offset`. The caller validates `max_results` against its own
+/// limit ([`super::validate_max_results`]); here it only has to be at least 1.
+pub fn compile_experiment_search(
+    filter: &str,
+    view: ViewType,
+    order_by: &[String],
+    max_results: u64,
+    offset: u64,
+) -> Result<CompiledQuery, SearchError> {
+    let limit = check_max_results(max_results, i64::MAX as u64 - 1)?;
+    let clauses = parse_filter(filter)?;
+    let mut conds: Vec<Frag> = Vec::with_capacity(clauses.len() + 1);
+    if let Some(stage) = view.stage_literal() {
+        conds.push((format!("e.lifecycle_stage = {stage}"), Vec::new()));
+    }
+    for clause in &clauses {
+        conds.push(experiment_filter(filter, clause)?);
+    }
+    let mut terms = Vec::new();
+    let mut has_id = false;
+    let defaults = [
+        "creation_time DESC".to_string(),
+        "experiment_id ASC".to_string(),
+    ];
+    let entries = if order_by.is_empty() {
+        &defaults[..]
+    } else {
+        order_by
+    };
+    for entry in entries {
+        let (ident, ascending) = parse_order_by(entry)?;
+        match experiment_entity(ident.prefix.as_deref()).map_err(|d| order_err(entry, &d))? {
+            Entity::Attribute => {}
+            other => {
+                return Err(order_err(
+                    entry,
+                    &format!(
+                        "invalid order_by entity '{}'; only attributes can be ordered by",
+                        other.name()
+                    ),
+                ))
+            }
+        }
+        let key = ident.key.as_str();
+        if !matches!(
+            key,
+            "name" | "experiment_id" | "creation_time" | "last_update_time"
+        ) {
+            return Err(order_err(
+                entry,
+                &format!(
+                    "invalid attribute key '{key}'; valid keys are name, experiment_id, \
+                     creation_time, last_update_time"
+                ),
+            ));
+        }
+        has_id |= key == "experiment_id";
+        terms.push(format!(
+            "e.{key} {}",
+            if ascending { "ASC" } else { "DESC" }
+        ));
+    }
+    if !has_id {
+        // MLflow's tie-breaker: `(SqlExperiment.experiment_id, False)`, i.e. descending.
+        terms.push("e.experiment_id DESC".to_string());
+    }
+    assemble(
+        "SELECT e.experiment_id FROM experiments e",
+        Vec::new(),
+        conds,
+        &terms,
+        limit,
+        offset,
+    )
+}

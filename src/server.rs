@@ -1,0 +1,112 @@
+//! Wiring: open the log, rebuild state, start the projector, serve HTTP, shut down cleanly.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::Service;
+use actix_web::{web, App, HttpServer};
+
+use crate::api::{self, AppState, HttpMetrics};
+use crate::artifacts::ArtifactStore;
+use crate::config::Config;
+use crate::ledger::Ledger;
+use crate::log::embedded::EmbeddedLog;
+use crate::log::SharedLog;
+use crate::projection::{self, Projection};
+use crate::query::Queries;
+
+/// Where each part lives inside the data directory.
+pub struct DataLayout {
+    pub log: PathBuf,
+    pub projection: PathBuf,
+    pub artifacts: PathBuf,
+}
+
+impl DataLayout {
+    pub fn new(data_dir: &Path) -> DataLayout {
+        DataLayout {
+            log: data_dir.join("log"),
+            projection: data_dir.join("projection.duckdb"),
+            artifacts: data_dir.join("artifacts"),
+        }
+    }
+}
+
+pub async fn open_log(layout: &DataLayout) -> anyhow::Result<SharedLog> {
+    let log: SharedLog = EmbeddedLog::open(&layout.log).await?;
+    Ok(log)
+}
+
+/// Run the server until SIGINT/SIGTERM. `on_ready` gets the bound addresses.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let layout = DataLayout::new(&config.data_dir);
+    let log = open_log(&layout).await?;
+    let ledger = Ledger::open(log.clone()).await?;
+    let projection = Projection::start(&layout.projection, log.clone())?;
+    let state = web::Data::new(AppState {
+        log: log.clone(),
+        ledger,
+        projection: projection.clone(),
+        queries: Queries::new(log.clone(), projection.clone()),
+        artifacts: Arc::new(ArtifactStore::open(layout.artifacts.clone())?),
+        http_metrics: Arc::new(HttpMetrics::new()?),
+        started: Instant::now(),
+    });
+
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .wrap_fn(|req, srv| {
+                let start = Instant::now();
+                let state = req.app_data::<web::Data<AppState>>().cloned();
+                let method = req.method().to_string();
+                let fut = srv.call(req);
+                async move {
+                    let res = fut.await?;
+                    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                    let status = res.status().as_u16();
+                    let secs = start.elapsed().as_secs_f64();
+                    if let Some(st) = state {
+                        st.http_metrics.observe(&method, &route, status, secs);
+                    }
+                    tracing::debug!(%method, %route, status, ms = secs * 1e3, "request");
+                    Ok(res)
+                }
+            })
+            .configure(api::configure)
+            .default_service(web::to(api::not_found))
+    })
+    .bind(&config.bind)?
+    .shutdown_timeout(30);
+
+    let addrs: Vec<SocketAddr> = server.addrs();
+    let server = server.run();
+    for a in &addrs {
+        // Tests and scripts wait for this exact line.
+        println!("RunLedger listening on http://{a}");
+    }
+    tracing::info!(data_dir = %config.data_dir.display(), addrs = ?addrs, "ready");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+
+    // actix stops accepting on SIGINT/SIGTERM and waits for in-flight requests (each of
+    // which waits for its append to be durable) before this returns.
+    server.await?;
+    tracing::info!("HTTP stopped; closing the log");
+    log.close().await?;
+    projection.stop();
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+/// `runledger replay --rebuild`: drop the projection and rebuild it from the log.
+pub async fn rebuild(config: Config) -> anyhow::Result<u64> {
+    let layout = DataLayout::new(&config.data_dir);
+    let log = open_log(&layout).await?;
+    let n = projection::rebuild(&layout.projection, log.clone()).await?;
+    log.close().await?;
+    Ok(n)
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real `runledger` binary on port 0 with a temporary data directory.
+//! One test binary keeps link time down.
+
+mod support;
+
+mod artifacts;
+mod crash;
+mod projection;
