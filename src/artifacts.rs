@@ -206,7 +206,16 @@ mod tests {
         for ok in ["a", "1/abc/artifacts/model/MLmodel", "a//b/", "x y.txt"] {
             assert!(ArtifactPath::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "/etc/passwd", "../x", "a/../../b", "a/./b", "C:/x", "a\\..\\b", "a\0b"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../b",
+            "a/./b",
+            "C:/x",
+            "a\\..\\b",
+            "a\0b",
+        ] {
             assert!(ArtifactPath::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(ArtifactPath::parse("a//b/").unwrap().as_str(), "a/b");
@@ -220,7 +229,10 @@ mod tests {
         let mut w = store.create(&p).unwrap();
         w.write(b"hello").unwrap();
         drop(w);
-        assert!(matches!(store.open_file(&p), Err(ArtifactError::NotFound(_))));
+        assert!(matches!(
+            store.open_file(&p),
+            Err(ArtifactError::NotFound(_))
+        ));
         let mut w = store.create(&p).unwrap();
         w.write(b"hello").unwrap();
         assert_eq!(w.commit().unwrap().0, 5);
@@ -230,7 +242,10 @@ mod tests {
         fs::create_dir(&outside).unwrap();
         std::os::unix::fs::symlink(&outside, store.root().join("link")).unwrap();
         let evil = ArtifactPath::parse("link/x.txt").unwrap();
-        assert!(matches!(store.create(&evil), Err(ArtifactError::InvalidPath(_))));
+        assert!(matches!(
+            store.create(&evil),
+            Err(ArtifactError::InvalidPath(_))
+        ));
         assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
     }
 }

@@ -75,7 +75,9 @@ impl Config {
 
     pub fn resolve(l: Layer) -> Config {
         Config {
-            data_dir: l.data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            data_dir: l
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             bind: l.bind.unwrap_or_else(|| DEFAULT_BIND.to_string()),
             log_format: l.log_format.unwrap_or_else(|| "text".to_string()),
         }

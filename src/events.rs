@@ -278,11 +278,16 @@ mod tests {
     #[test]
     fn committed_schema_is_current() {
         let committed = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas").join(SCHEMA_FILE),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("schemas")
+                .join(SCHEMA_FILE),
         )
         .expect("schemas/events.schema.json is missing: run `runledger schemas`");
         let current = serde_json::to_string_pretty(&json_schema()).unwrap() + "\n";
-        assert!(committed == current, "schemas/ is stale: run `runledger schemas`");
+        assert!(
+            committed == current,
+            "schemas/ is stale: run `runledger schemas`"
+        );
     }
 
     #[test]
@@ -298,6 +303,9 @@ mod tests {
             time_ms: 0,
             payload: b"{}".to_vec().into(),
         };
-        assert!(matches!(decode(&rec), Err(DecodeError::UnknownVersion { .. })));
+        assert!(matches!(
+            decode(&rec),
+            Err(DecodeError::UnknownVersion { .. })
+        ));
     }
 }

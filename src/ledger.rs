@@ -81,7 +81,12 @@ impl Ledger {
         use crate::domain::experiment::{
             default_artifact_location, DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME,
         };
-        if self.state.read().experiment(DEFAULT_EXPERIMENT_ID).is_some() {
+        if self
+            .state
+            .read()
+            .experiment(DEFAULT_EXPERIMENT_ID)
+            .is_some()
+        {
             return Ok(());
         }
         let event = Event::ExperimentCreated {
@@ -160,9 +165,17 @@ impl Ledger {
     }
 
     /// Append events that need no validation against state (artifact records).
-    pub async fn record(&self, stream: &str, events: Vec<Event>, actor: &str) -> Result<AppendResult, LedgerError> {
+    pub async fn record(
+        &self,
+        stream: &str,
+        events: Vec<Event>,
+        actor: &str,
+    ) -> Result<AppendResult, LedgerError> {
         let time = now_ms();
-        let new = events.into_iter().map(|e| e.into_new(actor, time)).collect();
+        let new = events
+            .into_iter()
+            .map(|e| e.into_new(actor, time))
+            .collect();
         Ok(self.log.append(stream, ExpectedVersion::Any, new).await?)
     }
 }

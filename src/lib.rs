@@ -3,13 +3,13 @@
 //! Data flow: `api` parses requests → `ledger` decides with `domain` and appends `events` to the
 //! `log` → `projection` applies them to DuckDB → `query` reads DuckDB for responses.
 
-pub mod events;
-pub mod log;
+pub mod api;
+pub mod artifacts;
+pub mod config;
 pub mod domain;
+pub mod events;
 pub mod ledger;
+pub mod log;
 pub mod projection;
 pub mod query;
-pub mod artifacts;
-pub mod api;
-pub mod config;
 pub mod server;

@@ -7,7 +7,11 @@ use clap::{Args, Parser, Subcommand};
 use runledger::config::{Config, Layer};
 
 #[derive(Parser)]
-#[command(name = "runledger", version, about = "Event-sourced MLOps tracking server")]
+#[command(
+    name = "runledger",
+    version,
+    about = "Event-sourced MLOps tracking server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

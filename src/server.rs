@@ -66,7 +66,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 let fut = srv.call(req);
                 async move {
                     let res = fut.await?;
-                    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                    let route = res
+                        .request()
+                        .match_pattern()
+                        .unwrap_or_else(|| "unmatched".into());
                     let status = res.status().as_u16();
                     let secs = start.elapsed().as_secs_f64();
                     if let Some(st) = state {

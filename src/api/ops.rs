@@ -23,18 +23,21 @@ impl HttpMetrics {
             &["method", "route", "status"],
         )?;
         let latency = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
-                .buckets(vec![
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
+                vec![
                     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-                ]),
+                ],
+            ),
             &["method", "route"],
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         let defs: [(&str, &str, fn(&AppState) -> i64); 7] = [
-            ("log_appends_total", "Appends acknowledged by the event log", |s| {
-                s.log.stats().appends as i64
-            }),
+            (
+                "log_appends_total",
+                "Appends acknowledged by the event log",
+                |s| s.log.stats().appends as i64,
+            ),
             ("log_events_total", "Events in the event log", |s| {
                 s.log.stats().events as i64
             }),
@@ -44,13 +47,19 @@ impl HttpMetrics {
             ("log_bytes_total", "Bytes appended to the event log", |s| {
                 s.log.stats().bytes as i64
             }),
-            ("log_head_position", "Next log position", |s| s.log.head() as i64),
-            ("projection_position", "Next position the projection will apply", |s| {
-                s.projection.position() as i64
+            ("log_head_position", "Next log position", |s| {
+                s.log.head() as i64
             }),
-            ("projection_lag_events", "Committed events not yet projected", |s| {
-                s.log.head().saturating_sub(s.projection.position()) as i64
-            }),
+            (
+                "projection_position",
+                "Next position the projection will apply",
+                |s| s.projection.position() as i64,
+            ),
+            (
+                "projection_lag_events",
+                "Committed events not yet projected",
+                |s| s.log.head().saturating_sub(s.projection.position()) as i64,
+            ),
         ];
         let mut gauges = Vec::new();
         for (name, help, f) in defs {

@@ -59,7 +59,10 @@ pub(super) fn create(state: &State, new: NewRun<'_>) -> Result<Vec<Event>, Domai
     }
     validate_timestamp("start_time", new.start_time)?;
     let mut tags = truncated_tags(new.tags)?;
-    let tag_name = tags.iter().find(|t| t.key == RUN_NAME_TAG).map(|t| t.value.clone());
+    let tag_name = tags
+        .iter()
+        .find(|t| t.key == RUN_NAME_TAG)
+        .map(|t| t.value.clone());
     let run_name = match (new.run_name.filter(|n| !n.is_empty()), tag_name) {
         (Some(name), Some(tag)) if name != tag => {
             return Err(DomainError::invalid(format!(
@@ -207,7 +210,11 @@ pub(super) fn log_batch(
     Ok(events)
 }
 
-pub(super) fn delete_tag(state: &State, run_id: &str, key: &str) -> Result<Vec<Event>, DomainError> {
+pub(super) fn delete_tag(
+    state: &State,
+    run_id: &str,
+    key: &str,
+) -> Result<Vec<Event>, DomainError> {
     let run = get_active(state, run_id)?;
     if !run.tags.contains_key(key) {
         return Err(DomainError::NotFound(format!(

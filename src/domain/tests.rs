@@ -87,7 +87,10 @@ fn rename_deleted_experiment_is_invalid_state() {
         experiment_id: 1,
         new_name: "y".into(),
     };
-    assert!(matches!(decide(&s, &cmd), Err(DomainError::InvalidState(_))));
+    assert!(matches!(
+        decide(&s, &cmd),
+        Err(DomainError::InvalidState(_))
+    ));
 }
 
 #[test]
@@ -110,7 +113,10 @@ fn params_are_immutable_but_relogging_same_value_is_a_no_op() {
             params: vec![kv("lr", "0.1")],
         },
     ]);
-    assert_eq!(decide(&s, &batch("r1", vec![kv("lr", "0.1")])).unwrap(), vec![]);
+    assert_eq!(
+        decide(&s, &batch("r1", vec![kv("lr", "0.1")])).unwrap(),
+        vec![]
+    );
     assert!(matches!(
         decide(&s, &batch("r1", vec![kv("lr", "0.2")])),
         Err(DomainError::InvalidParameter(_))

@@ -127,7 +127,11 @@ impl Applier {
         }
     }
 
-    fn try_apply(&mut self, batch: &[RecordedEvent], next: Position) -> Result<(), ProjectionError> {
+    fn try_apply(
+        &mut self,
+        batch: &[RecordedEvent],
+        next: Position,
+    ) -> Result<(), ProjectionError> {
         self.conn.execute_batch("BEGIN TRANSACTION")?;
         match self.write_batch(batch, next) {
             Ok(()) => Ok(self.conn.execute_batch("COMMIT")?),
@@ -140,7 +144,11 @@ impl Applier {
         }
     }
 
-    fn write_batch(&mut self, batch: &[RecordedEvent], next: Position) -> Result<(), ProjectionError> {
+    fn write_batch(
+        &mut self,
+        batch: &[RecordedEvent],
+        next: Position,
+    ) -> Result<(), ProjectionError> {
         let mut history: Vec<(i64, &MetricPoint)> = Vec::new();
         let mut changed: HashMap<i64, (String, String)> = HashMap::new();
         let decoded: Vec<(Event, i64, Position)> = batch
@@ -233,10 +241,8 @@ fn apply_one(
             artifact_location,
             tags,
         } => {
-            tx.prepare_cached(
-                "INSERT INTO experiments VALUES (?, ?, ?, 'active', ?, ?)",
-            )?
-            .execute(params![experiment_id, name, artifact_location, time, time])?;
+            tx.prepare_cached("INSERT INTO experiments VALUES (?, ?, ?, 'active', ?, ?)")?
+                .execute(params![experiment_id, name, artifact_location, time, time])?;
             for t in tags {
                 set_experiment_tag(tx, *experiment_id, &t.key, &t.value)?;
             }
@@ -277,7 +283,14 @@ fn apply_one(
             tx.prepare_cached(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, ?, 'active')",
             )?
-            .execute(params![run_id, experiment_id, run_name, user_id, start_time, artifact_uri])?;
+            .execute(params![
+                run_id,
+                experiment_id,
+                run_name,
+                user_id,
+                start_time,
+                artifact_uri
+            ])?;
             for t in tags {
                 set_run_tag(tx, run_id, &t.key, &t.value)?;
             }
@@ -300,7 +313,8 @@ fn apply_one(
         Event::RunDeleted { run_id } => set_run_lifecycle(tx, run_id, "deleted")?,
         Event::RunRestored { run_id } => set_run_lifecycle(tx, run_id, "active")?,
         Event::ParamsLogged { run_id, params } => {
-            let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO run_params VALUES (?, ?, ?)")?;
+            let mut stmt =
+                tx.prepare_cached("INSERT OR IGNORE INTO run_params VALUES (?, ?, ?)")?;
             for p in params {
                 stmt.execute(params![run_id, p.key, p.value])?;
             }
@@ -315,9 +329,8 @@ fn apply_one(
                 .execute(params![run_id, key])?;
         }
         Event::DatasetInputsLogged { run_id, inputs } => {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO run_inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )?;
+            let mut stmt =
+                tx.prepare_cached("INSERT INTO run_inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")?;
             for i in inputs {
                 let (name, digest, context) = crate::domain::dataset_key(i);
                 let d = &i.dataset;
@@ -389,7 +402,12 @@ fn set_run_lifecycle(tx: &Connection, run_id: &str, stage: &str) -> Result<(), P
     Ok(())
 }
 
-fn set_run_tag(tx: &Connection, run_id: &str, key: &str, value: &str) -> Result<(), ProjectionError> {
+fn set_run_tag(
+    tx: &Connection,
+    run_id: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), ProjectionError> {
     tx.prepare_cached("INSERT OR REPLACE INTO run_tags VALUES (?, ?, ?)")?
         .execute(params![run_id, key, value])?;
     if key == crate::domain::RUN_NAME_TAG {

@@ -42,7 +42,8 @@ pub enum ProjectionError {
 
 /// Handle to the running projector: its database and the position it has applied up to.
 pub struct Projection {
-    db: Connection,
+    /// Kept only to clone query connections from (a `Connection` is not `Sync`).
+    db: parking_lot::Mutex<Connection>,
     /// Next position to apply (= number of events applied).
     applied: watch::Receiver<Position>,
     stop: watch::Sender<bool>,
@@ -52,8 +53,22 @@ pub struct Projection {
 impl Projection {
     /// Open (or create) the DuckDB file, then start projecting from its checkpoint.
     pub fn start(db_path: &Path, log: SharedLog) -> Result<Arc<Projection>, ProjectionError> {
-        let db = schema::open(db_path)?;
+        let mut db = schema::open(db_path)?;
         let mut applier = Applier::new(db.try_clone()?)?;
+        if applier.checkpoint() > log.head() {
+            // The log lost its tail (a torn write truncated on open, or an older copy was
+            // restored): the projection shows events that no longer exist. Rebuild it.
+            tracing::warn!(
+                checkpoint = applier.checkpoint(),
+                log_head = log.head(),
+                "projection is ahead of the log; rebuilding it from the log"
+            );
+            drop(applier);
+            drop(db);
+            schema::remove(db_path)?;
+            db = schema::open(db_path)?;
+            applier = Applier::new(db.try_clone()?)?;
+        }
         let (applied_tx, applied) = watch::channel(applier.checkpoint());
         let (stop, mut stop_rx) = watch::channel(false);
         let runtime = tokio::runtime::Handle::current();
@@ -100,7 +115,7 @@ impl Projection {
                 source,
             })?;
         Ok(Arc::new(Projection {
-            db,
+            db: parking_lot::Mutex::new(db),
             applied,
             stop,
             thread: parking_lot::Mutex::new(Some(thread)),
@@ -113,21 +128,29 @@ impl Projection {
     }
 
     /// Wait until every event before `position` (exclusive) is applied.
-    pub async fn wait_for(&self, position: Position, timeout: Duration) -> Result<(), ProjectionError> {
+    pub async fn wait_for(
+        &self,
+        position: Position,
+        timeout: Duration,
+    ) -> Result<(), ProjectionError> {
         let mut rx = self.applied.clone();
-        match tokio::time::timeout(timeout, rx.wait_for(|p| *p >= position)).await {
-            Ok(Ok(_)) => Ok(()),
-            _ => Err(ProjectionError::Timeout {
+        let reached = tokio::time::timeout(timeout, rx.wait_for(|p| *p >= position))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if reached {
+            Ok(())
+        } else {
+            Err(ProjectionError::Timeout {
                 wanted: position,
                 reached: self.position(),
                 timeout,
-            }),
+            })
         }
     }
 
     /// A new connection to the projection database for queries.
     pub fn connection(&self) -> Result<Connection, ProjectionError> {
-        Ok(self.db.try_clone()?)
+        Ok(self.db.lock().try_clone()?)
     }
 
     /// Stop after the batch in progress; the checkpoint makes it safe to resume later.

@@ -16,7 +16,11 @@ fn raw_put(url: &str, path: &str, body: &str) -> (u16, String) {
     .unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
-    let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     (status, resp)
 }
 
@@ -34,23 +38,40 @@ fn path_traversal_is_rejected_and_writes_nothing_outside() {
         "a/%2e%2e/%2e%2e/%2e%2e/escape.txt",
     ] {
         // Raw HTTP: an HTTP client library would normalise the dot segments away.
-        let (status, body) = raw_put(&app.url, &format!("/api/2.0/mlflow-artifacts/artifacts/{evil}"), "x");
+        let (status, body) = raw_put(
+            &app.url,
+            &format!("/api/2.0/mlflow-artifacts/artifacts/{evil}"),
+            "x",
+        );
         assert_eq!(status, 400, "{evil}: {body}");
         assert!(body.contains("INVALID_PARAMETER_VALUE"), "{body}");
     }
     // A symlink inside the root pointing outside is not followed.
     let outside = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(outside.path(), dir.path().join("artifacts").join("link")).unwrap();
-    let r = client.put(format!("{base}/link/x.txt")).body("x").send().unwrap();
+    let r = client
+        .put(format!("{base}/link/x.txt"))
+        .body("x")
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
     assert!(!dir.path().join("escape.txt").exists());
     assert!(!dir.path().parent().unwrap().join("escape.txt").exists());
 
     // A normal upload round-trips.
-    let r = client.put(format!("{base}/1/ok/a.txt")).body("hello").send().unwrap();
+    let r = client
+        .put(format!("{base}/1/ok/a.txt"))
+        .body("hello")
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let got = client.get(format!("{base}/1/ok/a.txt")).send().unwrap().text().unwrap();
+    let got = client
+        .get(format!("{base}/1/ok/a.txt"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert_eq!(got, "hello");
     let list: serde_json::Value = client
         .get(&base)

@@ -54,7 +54,10 @@ fn sigkill_under_load_loses_no_acknowledged_write() {
     app.kill();
     stop.store(true, Ordering::Relaxed);
     let results: Vec<_> = workers.into_iter().map(|w| w.join().unwrap()).collect();
-    assert!(results.iter().all(|(_, acked, _)| acked.len() > 10), "load never ran");
+    assert!(
+        results.iter().all(|(_, acked, _)| acked.len() > 10),
+        "load never ran"
+    );
 
     let app = spawn_app_in(dir.path());
     for (run, acked, sent) in &results {

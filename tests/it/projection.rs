@@ -15,24 +15,48 @@ fn rebuilt_projection_equals_incremental_one() {
         let (s, v) = app.post(path, body);
         assert_eq!(s, 200, "{path}: {v}");
     };
-    ok("experiments/set-experiment-tag", json!({"experiment_id": e1, "key": "team", "value": "edge"}));
-    ok("experiments/update", json!({"experiment_id": e2, "new_name": "p-two-renamed"}));
+    ok(
+        "experiments/set-experiment-tag",
+        json!({"experiment_id": e1, "key": "team", "value": "edge"}),
+    );
+    ok(
+        "experiments/update",
+        json!({"experiment_id": e2, "new_name": "p-two-renamed"}),
+    );
     let r1 = app.create_run(&e1);
     let r2 = app.create_run(&e2);
-    ok("runs/log-batch", json!({"run_id": r1,
+    ok(
+        "runs/log-batch",
+        json!({"run_id": r1,
         "metrics": (0..300).map(|i| json!({"key": format!("m{}", i % 3), "value": i as f64, "timestamp": i, "step": i})).collect::<Vec<_>>(),
         "params": [{"key": "lr", "value": "0.1"}],
-        "tags": [{"key": "t", "value": "v"}]}));
-    ok("runs/log-metric", json!({"run_id": r1, "key": "nan", "value": "NaN", "timestamp": 5}));
-    ok("runs/set-tag", json!({"run_id": r1, "key": "mlflow.runName", "value": "renamed"}));
+        "tags": [{"key": "t", "value": "v"}]}),
+    );
+    ok(
+        "runs/log-metric",
+        json!({"run_id": r1, "key": "nan", "value": "NaN", "timestamp": 5}),
+    );
+    ok(
+        "runs/set-tag",
+        json!({"run_id": r1, "key": "mlflow.runName", "value": "renamed"}),
+    );
     ok("runs/delete-tag", json!({"run_id": r1, "key": "t"}));
-    ok("runs/update", json!({"run_id": r1, "status": "FINISHED", "end_time": 99}));
-    ok("runs/log-inputs", json!({"run_id": r1, "datasets": [{"dataset": {"name": "d", "digest": "x1", "source_type": "local", "source": "{}"}, "tags": [{"key": "mlflow.data.context", "value": "train"}]}]}));
+    ok(
+        "runs/update",
+        json!({"run_id": r1, "status": "FINISHED", "end_time": 99}),
+    );
+    ok(
+        "runs/log-inputs",
+        json!({"run_id": r1, "datasets": [{"dataset": {"name": "d", "digest": "x1", "source_type": "local", "source": "{}"}, "tags": [{"key": "mlflow.data.context", "value": "train"}]}]}),
+    );
     ok("runs/delete", json!({"run_id": r2}));
     ok("experiments/delete", json!({"experiment_id": e2}));
     ok("experiments/restore", json!({"experiment_id": e2}));
     let put = App::client()
-        .put(format!("{}/api/2.0/mlflow-artifacts/artifacts/{e1}/{r1}/artifacts/a.txt", app.url))
+        .put(format!(
+            "{}/api/2.0/mlflow-artifacts/artifacts/{e1}/{r1}/artifacts/a.txt",
+            app.url
+        ))
         .body("hello")
         .send()
         .unwrap();

@@ -13,7 +13,6 @@ pub const API: &str = "/api/2.0/mlflow";
 pub struct App {
     pub url: String,
     pub child: Child,
-    pub data_dir: PathBuf,
     stderr: std::thread::JoinHandle<String>,
 }
 
@@ -51,15 +50,13 @@ pub fn spawn_app_in(data_dir: &Path) -> App {
         Err(_) => {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("server did not start: {}", stderr.join().unwrap_or_default());
+            panic!(
+                "server did not start: {}",
+                stderr.join().unwrap_or_default()
+            );
         }
     };
-    App {
-        url,
-        child,
-        data_dir: data_dir.to_path_buf(),
-        stderr,
-    }
+    App { url, child, stderr }
 }
 
 impl App {
@@ -198,7 +195,13 @@ pub fn assert_same_projection(a: &Path, b: &Path) {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(diff, 0, "table {t} differs: {} vs {} rows", count("a"), count("b"));
+        assert_eq!(
+            diff,
+            0,
+            "table {t} differs: {} vs {} rows",
+            count("a"),
+            count("b")
+        );
     }
 }
 

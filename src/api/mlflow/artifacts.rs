@@ -31,9 +31,9 @@ fn path_of(req: &HttpRequest) -> Result<ArtifactPath, MlflowError> {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, MlflowError> + Send + 'static,
 ) -> Result<T, MlflowError> {
-    web::block(f)
-        .await
-        .map_err(|e| MlflowError::new(super::super::error::ErrorCode::InternalError, e.to_string()))?
+    web::block(f).await.map_err(|e| {
+        MlflowError::new(super::super::error::ErrorCode::InternalError, e.to_string())
+    })?
 }
 
 pub async fn upload(
@@ -78,7 +78,10 @@ pub async fn download(
         .body(SizedStream::new(size, stream)))
 }
 
-pub async fn delete(st: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, MlflowError> {
+pub async fn delete(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, MlflowError> {
     let path = path_of(&req)?;
     let store = st.artifacts.clone();
     let p = path.clone();

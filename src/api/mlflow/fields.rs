@@ -42,7 +42,9 @@ impl Fields {
         match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(m)) => Ok(Fields(m)),
             Ok(_) => Err(MlflowError::invalid("Request body must be a JSON object")),
-            Err(e) => Err(MlflowError::invalid(format!("Malformed JSON request body: {e}"))),
+            Err(e) => Err(MlflowError::invalid(format!(
+                "Malformed JSON request body: {e}"
+            ))),
         }
     }
 
@@ -180,9 +182,9 @@ impl Fields {
     /// Experiment ids are strings holding integers.
     pub fn experiment_id(&self) -> Result<i64, MlflowError> {
         let raw = self.str("experiment_id")?;
-        raw.trim().parse().map_err(|_| {
-            MlflowError::not_found(format!("No Experiment with id={raw} exists"))
-        })
+        raw.trim()
+            .parse()
+            .map_err(|_| MlflowError::not_found(format!("No Experiment with id={raw} exists")))
     }
 }
 

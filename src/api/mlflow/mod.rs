@@ -22,13 +22,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope(base)
                 .route("/experiments/create", web::post().to(experiments::create))
                 .route("/experiments/get", web::get().to(experiments::get))
-                .route("/experiments/get-by-name", web::get().to(experiments::get_by_name))
+                .route(
+                    "/experiments/get-by-name",
+                    web::get().to(experiments::get_by_name),
+                )
                 .route("/experiments/search", web::post().to(experiments::search))
-                .route("/experiments/search", web::get().to(experiments::search_get))
+                .route(
+                    "/experiments/search",
+                    web::get().to(experiments::search_get),
+                )
                 .route("/experiments/delete", web::post().to(experiments::delete))
                 .route("/experiments/restore", web::post().to(experiments::restore))
                 .route("/experiments/update", web::post().to(experiments::update))
-                .route("/experiments/set-experiment-tag", web::post().to(experiments::set_tag))
+                .route(
+                    "/experiments/set-experiment-tag",
+                    web::post().to(experiments::set_tag),
+                )
                 .route(
                     "/experiments/delete-experiment-tag",
                     web::post().to(experiments::delete_tag),
@@ -47,12 +56,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/runs/log-inputs", web::post().to(runs::log_inputs))
                 .route("/metrics/get-history", web::get().to(runs::get_history))
                 .route("/artifacts/list", web::get().to(artifacts::list_for_run))
-                .route("/logged-models/search", web::post().to(search_logged_models)),
+                .route(
+                    "/logged-models/search",
+                    web::post().to(search_logged_models),
+                ),
         );
     }
     cfg.service(
-        web::resource("/api/2.0/mlflow-artifacts/artifacts")
-            .route(web::get().to(artifacts::list)),
+        web::resource("/api/2.0/mlflow-artifacts/artifacts").route(web::get().to(artifacts::list)),
     )
     .service(
         web::resource("/api/2.0/mlflow-artifacts/artifacts/{path:.*}")
@@ -116,5 +127,7 @@ async fn server_info() -> HttpResponse {
 }
 
 async fn version() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain").body(MLFLOW_VERSION)
+    HttpResponse::Ok()
+        .content_type("text/plain")
+        .body(MLFLOW_VERSION)
 }

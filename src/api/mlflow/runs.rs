@@ -83,7 +83,9 @@ pub async fn create(
     });
     match run {
         Some(run) => ok(json!({ "run": run })),
-        None => Err(MlflowError::not_found(format!("Run with id={run_id} not found"))),
+        None => Err(MlflowError::not_found(format!(
+            "Run with id={run_id} not found"
+        ))),
     }
 }
 
@@ -104,7 +106,9 @@ pub async fn update(
     let info = st.ledger.read(|s| s.run(&run_id).map(run_info));
     match info {
         Some(info) => ok(json!({ "run_info": info })),
-        None => Err(MlflowError::not_found(format!("Run with id={run_id} not found"))),
+        None => Err(MlflowError::not_found(format!(
+            "Run with id={run_id} not found"
+        ))),
     }
 }
 
