@@ -8,11 +8,14 @@ use serde_json::json;
 
 use super::AppState;
 
+/// Reads one gauge's value from the server state at scrape time.
+type GaugeFn = fn(&AppState) -> i64;
+
 pub struct HttpMetrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
-    gauges: Vec<(IntGauge, fn(&AppState) -> i64)>,
+    gauges: Vec<(IntGauge, GaugeFn)>,
 }
 
 impl HttpMetrics {
@@ -32,7 +35,7 @@ impl HttpMetrics {
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
-        let defs: [(&str, &str, fn(&AppState) -> i64); 7] = [
+        let defs: [(&str, &str, GaugeFn); 7] = [
             (
                 "log_appends_total",
                 "Appends acknowledged by the event log",

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use duckdb::{params, Connection};
 
+use super::runs::RunChanges;
 use super::ProjectionError;
 use crate::events::{decode, Event, MetricPoint};
 use crate::log::{Position, RecordedEvent};
@@ -58,6 +59,7 @@ impl Applier {
         conn.execute_batch(
             "CREATE TEMP TABLE IF NOT EXISTS latest_stage AS SELECT * FROM latest_metrics LIMIT 0;",
         )?;
+        conn.execute_batch(super::runs::STAGING_DDL)?;
         let mut applier = Applier {
             conn,
             checkpoint: 0,
@@ -155,16 +157,26 @@ impl Applier {
             .iter()
             .map(|r| decode(r).map(|e| (e, r.time_ms, r.position)))
             .collect::<Result<_, _>>()?;
+        let mut runs = RunChanges::default();
         for (event, time, position) in &decoded {
             if let Event::MetricsLogged { run_id, metrics } = event {
                 for m in metrics {
                     let id = self.track_metric(run_id, m, &mut changed);
                     history.push((id, m));
                 }
-            } else {
+            } else if !runs.add(event) {
+                // An experiment's deletion or restoration cascades to its runs: write the run
+                // changes folded so far first, to keep the log's order.
+                if matches!(
+                    event,
+                    Event::ExperimentDeleted { .. } | Event::ExperimentRestored { .. }
+                ) {
+                    runs.flush(&self.conn)?;
+                }
                 apply_one(&self.conn, event, *time, *position)?;
             }
         }
+        runs.flush(&self.conn)?;
         let tx = &self.conn;
         {
             let mut app = tx.appender("metric_history")?;
@@ -271,63 +283,6 @@ fn apply_one(
             tx.prepare_cached("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?")?
                 .execute(params![experiment_id, key])?;
         }
-        Event::RunCreated {
-            run_id,
-            experiment_id,
-            run_name,
-            user_id,
-            start_time,
-            artifact_uri,
-            tags,
-        } => {
-            tx.prepare_cached(
-                "INSERT INTO runs VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, ?, 'active')",
-            )?
-            .execute(params![
-                run_id,
-                experiment_id,
-                run_name,
-                user_id,
-                start_time,
-                artifact_uri
-            ])?;
-            for t in tags {
-                set_run_tag(tx, run_id, &t.key, &t.value)?;
-            }
-        }
-        Event::RunUpdated {
-            run_id,
-            status,
-            end_time,
-            run_name,
-        } => {
-            tx.prepare_cached(
-                "UPDATE runs SET status = coalesce(?, status), end_time = coalesce(?, end_time), \
-                 run_name = coalesce(?, run_name) WHERE run_id = ?",
-            )?
-            .execute(params![status, end_time, run_name, run_id])?;
-            if let Some(name) = run_name {
-                set_run_tag(tx, run_id, crate::domain::RUN_NAME_TAG, name)?;
-            }
-        }
-        Event::RunDeleted { run_id } => set_run_lifecycle(tx, run_id, "deleted")?,
-        Event::RunRestored { run_id } => set_run_lifecycle(tx, run_id, "active")?,
-        Event::ParamsLogged { run_id, params } => {
-            let mut stmt =
-                tx.prepare_cached("INSERT OR IGNORE INTO run_params VALUES (?, ?, ?)")?;
-            for p in params {
-                stmt.execute(params![run_id, p.key, p.value])?;
-            }
-        }
-        Event::RunTagsSet { run_id, tags } => {
-            for t in tags {
-                set_run_tag(tx, run_id, &t.key, &t.value)?;
-            }
-        }
-        Event::RunTagDeleted { run_id, key } => {
-            tx.prepare_cached("DELETE FROM run_tags WHERE run_id = ? AND key = ?")?
-                .execute(params![run_id, key])?;
-        }
         Event::DatasetInputsLogged { run_id, inputs } => {
             let mut stmt =
                 tx.prepare_cached("INSERT INTO run_inputs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")?;
@@ -364,7 +319,8 @@ fn apply_one(
             )?
             .execute(params![path, path])?;
         }
-        Event::MetricsLogged { .. } => {}
+        // Metrics and run changes are written set-based by the caller.
+        _ => {}
     }
     Ok(())
 }
@@ -393,26 +349,5 @@ fn set_experiment_tag(
 ) -> Result<(), ProjectionError> {
     tx.prepare_cached("INSERT OR REPLACE INTO experiment_tags VALUES (?, ?, ?)")?
         .execute(params![id, key, value])?;
-    Ok(())
-}
-
-fn set_run_lifecycle(tx: &Connection, run_id: &str, stage: &str) -> Result<(), ProjectionError> {
-    tx.prepare_cached("UPDATE runs SET lifecycle_stage = ? WHERE run_id = ?")?
-        .execute(params![stage, run_id])?;
-    Ok(())
-}
-
-fn set_run_tag(
-    tx: &Connection,
-    run_id: &str,
-    key: &str,
-    value: &str,
-) -> Result<(), ProjectionError> {
-    tx.prepare_cached("INSERT OR REPLACE INTO run_tags VALUES (?, ?, ?)")?
-        .execute(params![run_id, key, value])?;
-    if key == crate::domain::RUN_NAME_TAG {
-        tx.prepare_cached("UPDATE runs SET run_name = ? WHERE run_id = ?")?
-            .execute(params![value, run_id])?;
-    }
     Ok(())
 }
