@@ -7,6 +7,7 @@ use duckdb::Connection;
 use super::ProjectionError;
 
 const SCHEMA: &str = include_str!("../../analytics/schema.sql");
+const SETTINGS: &str = "SET memory_limit = '256MB'; SET checkpoint_threshold = '64MB';";
 
 /// Open or create the DuckDB file and bring its schema up to date (the DDL is idempotent).
 pub fn open(path: &Path) -> Result<Connection, ProjectionError> {
@@ -17,6 +18,10 @@ pub fn open(path: &Path) -> Result<Connection, ProjectionError> {
         })?;
     }
     let conn = Connection::open(path)?;
+    // Bound DuckDB's buffer pool (its default is 80 % of RAM; 64 MB made concurrent searches
+    // fail with out-of-memory errors) and checkpoint less often, since each checkpoint
+    // recompresses tables.
+    conn.execute_batch(SETTINGS)?;
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
 }

@@ -69,7 +69,7 @@ pub struct ExperimentSearch {
 pub fn search(conn: &Connection, s: &ExperimentSearch) -> Result<Page<Experiment>, QueryError> {
     let q = compile_experiment_search(&s.filter, s.view, &s.order_by, s.max_results, s.offset)?;
     let ids: Vec<i64> = conn
-        .prepare(&q.sql)?
+        .prepare_cached(&q.sql)?
         .query_map(params_from_iter(q.params.iter()), |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let more = ids.len() as u64 > s.max_results;

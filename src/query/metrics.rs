@@ -1,5 +1,6 @@
 //! Metric history reads.
 
+use duckdb::arrow::array::{Array, Float64Array, Int64Array};
 use duckdb::{params, Connection, OptionalExt};
 
 use super::search::encode_page_token;
@@ -28,19 +29,25 @@ pub fn history(
         "SELECT value, timestamp, step FROM metric_history WHERE series_id = ? \
          ORDER BY timestamp, step, value LIMIT ? OFFSET ?",
     )?;
-    let mut items: Vec<Metric> = stmt
-        .query_map(
-            params![series, (max_results + 1) as i64, offset as i64],
-            |r| {
-                Ok(Metric {
-                    key: key.to_string(),
-                    value: r.get(0)?,
-                    timestamp: r.get(1)?,
-                    step: r.get(2)?,
-                })
-            },
-        )?
-        .collect::<Result<_, _>>()?;
+    // Columnar fetch: a long history is read as Arrow batches, not value by value.
+    let mut items: Vec<Metric> = Vec::new();
+    for batch in stmt.query_arrow(params![series, (max_results + 1) as i64, offset as i64])? {
+        let (Some(values), Some(timestamps), Some(steps)) = (
+            batch.column(0).as_any().downcast_ref::<Float64Array>(),
+            batch.column(1).as_any().downcast_ref::<Int64Array>(),
+            batch.column(2).as_any().downcast_ref::<Int64Array>(),
+        ) else {
+            return Err(QueryError::Task(
+                "unexpected metric_history column types".into(),
+            ));
+        };
+        items.extend((0..batch.num_rows()).map(|i| Metric {
+            key: key.to_string(),
+            value: values.value(i),
+            timestamp: timestamps.value(i),
+            step: steps.value(i),
+        }));
+    }
     let more = items.len() as u64 > max_results;
     items.truncate(max_results as usize);
     Ok(Page {

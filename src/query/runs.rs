@@ -40,7 +40,7 @@ pub fn search(conn: &Connection, s: &RunSearch) -> Result<Page<Run>, QueryError>
         s.offset,
     )?;
     let mut ids: Vec<String> = conn
-        .prepare(&q.sql)?
+        .prepare_cached(&q.sql)?
         .query_map(params_from_iter(q.params.iter()), |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let more = ids.len() as u64 > s.max_results;
@@ -73,7 +73,7 @@ pub fn load(conn: &Connection, ids: &[String]) -> Result<Vec<Run>, QueryError> {
         "SELECT run_id, run_name, experiment_id, user_id, status, start_time, end_time, \
          artifact_uri, lifecycle_stage FROM runs WHERE run_id IN ({marks})"
     );
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(args())?;
     while let Some(r) = rows.next()? {
         let run_id: String = r.get(0)?;
@@ -103,7 +103,7 @@ pub fn load(conn: &Connection, ids: &[String]) -> Result<Vec<Run>, QueryError> {
         "SELECT run_id, key, value, timestamp, step FROM latest_metrics \
          WHERE run_id IN ({marks}) ORDER BY key"
     );
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(args())?;
     while let Some(r) = rows.next()? {
         if let Some(run) = runs.get_mut(&r.get::<_, String>(0)?) {
@@ -120,7 +120,7 @@ pub fn load(conn: &Connection, ids: &[String]) -> Result<Vec<Run>, QueryError> {
         let sql = format!(
             "SELECT run_id, key, value FROM {table} WHERE run_id IN ({marks}) ORDER BY key"
         );
-        let mut stmt = conn.prepare(&sql)?;
+        let mut stmt = conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(args())?;
         while let Some(r) = rows.next()? {
             if let Some(run) = runs.get_mut(&r.get::<_, String>(0)?) {
@@ -141,7 +141,7 @@ pub fn load(conn: &Connection, ids: &[String]) -> Result<Vec<Run>, QueryError> {
         "SELECT run_id, name, digest, source_type, source, schema, profile, tags_json \
          FROM run_inputs WHERE run_id IN ({marks}) ORDER BY position"
     );
-    let mut stmt = conn.prepare(&sql)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(args())?;
     while let Some(r) = rows.next()? {
         if let Some(run) = runs.get_mut(&r.get::<_, String>(0)?) {

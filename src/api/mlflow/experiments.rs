@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::{actor, execute, ok, Fields};
+use super::{actor, execute, ok, page_response, Fields};
 use crate::api::error::MlflowError;
 use crate::api::AppState;
 use crate::domain::Command;
@@ -74,14 +74,7 @@ async fn search_with(st: web::Data<AppState>, f: Fields) -> Result<HttpResponse,
         offset: decode_page_token(f.opt_str("page_token")?.as_deref())?,
     };
     let page = st.queries.read(move |c| experiments::search(c, &s)).await?;
-    let mut out = serde_json::Map::new();
-    if !page.items.is_empty() {
-        out.insert("experiments".into(), json!(page.items));
-    }
-    if let Some(t) = page.next_page_token {
-        out.insert("next_page_token".into(), json!(t));
-    }
-    ok(out.into())
+    page_response("experiments", &page)
 }
 
 pub async fn delete(

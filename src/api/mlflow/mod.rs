@@ -79,6 +79,35 @@ pub(super) fn ok(v: Value) -> Result<HttpResponse, MlflowError> {
     Ok(HttpResponse::Ok().json(v))
 }
 
+/// A page as MLflow sends it: `{"<field>": [...], "next_page_token": ...}`, empty parts
+/// omitted. Serialised straight from the typed items (a long metric history is 10,000 of them),
+/// without building a `serde_json::Value` tree first.
+pub(super) fn page_response<T: serde::Serialize>(
+    field: &str,
+    page: &crate::query::Page<T>,
+) -> Result<HttpResponse, MlflowError> {
+    let encode =
+        |e: serde_json::Error| MlflowError::invalid(format!("cannot encode response: {e}"));
+    let mut out = Vec::with_capacity(64 + page.items.len() * 64);
+    out.push(b'{');
+    if !page.items.is_empty() {
+        serde_json::to_writer(&mut out, field).map_err(encode)?;
+        out.push(b':');
+        serde_json::to_writer(&mut out, &page.items).map_err(encode)?;
+    }
+    if let Some(token) = &page.next_page_token {
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"next_page_token\":");
+        serde_json::to_writer(&mut out, token).map_err(encode)?;
+    }
+    out.push(b'}');
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(out))
+}
+
 pub(super) fn ok_empty() -> Result<HttpResponse, MlflowError> {
     ok(json!({}))
 }

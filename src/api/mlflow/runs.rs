@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::{actor, execute, ok, Fields};
+use super::{actor, execute, ok, page_response, Fields};
 use crate::api::error::MlflowError;
 use crate::api::AppState;
 use crate::domain::{run_names, Command};
@@ -142,14 +142,7 @@ pub async fn search(
         offset: decode_page_token(f.opt_str("page_token")?.as_deref())?,
     };
     let page = st.queries.read(move |c| runs::search(c, &s)).await?;
-    let mut out = serde_json::Map::new();
-    if !page.items.is_empty() {
-        out.insert("runs".into(), json!(page.items));
-    }
-    if let Some(t) = page.next_page_token {
-        out.insert("next_page_token".into(), json!(t));
-    }
-    ok(out.into())
+    page_response("runs", &page)
 }
 
 pub async fn delete(
@@ -340,12 +333,5 @@ pub async fn get_history(
         .queries
         .read(move |c| metrics::history(c, &run_id, &key, max_results, offset))
         .await?;
-    let mut out = serde_json::Map::new();
-    if !page.items.is_empty() {
-        out.insert("metrics".into(), json!(page.items));
-    }
-    if let Some(t) = page.next_page_token {
-        out.insert("next_page_token".into(), json!(t));
-    }
-    ok(out.into())
+    page_response("metrics", &page)
 }

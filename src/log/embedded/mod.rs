@@ -47,7 +47,8 @@ pub struct EmbeddedConfig {
     /// (an append never spans segments). Default 64 MiB; at most 2 GiB.
     pub segment_max_bytes: u64,
     /// Memory for the most recent committed events, served to readers without disk reads
-    /// (the projector tails the log). Default 64 MiB; 0 disables the cache.
+    /// (the projector tails the log, usually a few milliseconds behind, so a small cache
+    /// serves it). Default 16 MiB; 0 disables the cache.
     pub cache_max_bytes: usize,
     /// The writer stops draining the queue into one group (one write, one sync) past this many
     /// payload bytes. Default 16 MiB.
@@ -61,7 +62,7 @@ impl Default for EmbeddedConfig {
     fn default() -> Self {
         EmbeddedConfig {
             segment_max_bytes: 64 << 20,
-            cache_max_bytes: 64 << 20,
+            cache_max_bytes: 16 << 20,
             max_group_bytes: 16 << 20,
             max_append_bytes: 64 << 20,
         }
