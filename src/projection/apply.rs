@@ -2,6 +2,11 @@
 
 use std::collections::HashMap;
 
+use std::sync::Arc;
+
+use duckdb::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array};
+use duckdb::arrow::datatypes::{DataType, Field, Schema};
+use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::{params, Connection};
 
 use super::runs::RunChanges;
@@ -178,12 +183,11 @@ impl Applier {
         }
         runs.flush(&self.conn)?;
         let tx = &self.conn;
-        {
+        if !history.is_empty() {
+            // Columnar append: the row-by-row Appender allocates per value, and metric
+            // history is the bulk of what the projector writes.
             let mut app = tx.appender("metric_history")?;
-            for (id, m) in &history {
-                let v = m.value_f64();
-                app.append_row(params![id, v, v.is_nan(), m.timestamp, m.step])?;
-            }
+            app.append_record_batch(history_batch(&history)?)?;
             app.flush()?;
         }
         if !changed.is_empty() {
@@ -237,6 +241,32 @@ impl Applier {
         }
         series.id
     }
+}
+
+/// Metric history rows as an Arrow batch, columns in `metric_history`'s order.
+fn history_batch(rows: &[(i64, &MetricPoint)]) -> Result<RecordBatch, ProjectionError> {
+    let values: Vec<f64> = rows.iter().map(|(_, m)| m.value_f64()).collect();
+    let is_nan = BooleanArray::from_iter(values.iter().map(|v| Some(v.is_nan())));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|(id, _)| *id))),
+        Arc::new(Float64Array::from(values)),
+        Arc::new(is_nan),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|(_, m)| m.timestamp),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|(_, m)| m.step),
+        )),
+    ];
+    let schema = Schema::new(vec![
+        Field::new("series_id", DataType::Int64, false),
+        Field::new("value", DataType::Float64, false),
+        Field::new("is_nan", DataType::Boolean, false),
+        Field::new("timestamp", DataType::Int64, false),
+        Field::new("step", DataType::Int64, false),
+    ]);
+    RecordBatch::try_new(Arc::new(schema), columns)
+        .map_err(|e| ProjectionError::Arrow(e.to_string()))
 }
 
 /// Apply one non-metric event with plain statements.

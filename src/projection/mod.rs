@@ -27,6 +27,8 @@ const COALESCE: Duration = Duration::from_millis(25);
 pub enum ProjectionError {
     #[error("DuckDB error: {0}")]
     Db(#[from] duckdb::Error),
+    #[error("Arrow batch error: {0}")]
+    Arrow(String),
     #[error(transparent)]
     Log(#[from] crate::log::LogError),
     #[error(transparent)]
