@@ -39,7 +39,7 @@ pub async fn open_log(layout: &DataLayout) -> anyhow::Result<SharedLog> {
     Ok(log)
 }
 
-/// Run the server until SIGINT/SIGTERM. `on_ready` gets the bound addresses.
+/// Run the server until SIGINT/SIGTERM; prints `RunLedger listening on http://ADDR` once bound.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let layout = DataLayout::new(&config.data_dir);
     let log = open_log(&layout).await?;
