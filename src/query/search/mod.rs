@@ -66,6 +66,7 @@
 //! * Page tokens: `{"offset": N}` where N is a non-negative integer (or a string holding one, as
 //!   Python's `int()` accepts); standard or URL-safe base64, padded or not. Offset 0 is accepted.
 
+mod experiments;
 mod parse;
 mod sql;
 
@@ -75,7 +76,8 @@ mod tests;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 
-pub use sql::{compile_experiment_search, compile_run_search};
+pub use experiments::compile_experiment_search;
+pub use sql::compile_run_search;
 
 /// Server-side maximum of `max_results` for `runs/search` (MLflow `SEARCH_MAX_RESULTS_THRESHOLD`).
 pub const SEARCH_MAX_RESULTS_THRESHOLD: u64 = 50_000;

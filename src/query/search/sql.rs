@@ -9,10 +9,10 @@ use super::SEARCH_MAX_RESULTS_THRESHOLD;
 use super::{check_max_results, shorten, CompiledQuery, SearchError, SqlValue, ViewType};
 
 /// A SQL fragment with its bound values.
-type Frag = (String, Vec<SqlValue>);
+pub(super) type Frag = (String, Vec<SqlValue>);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Entity {
+pub(super) enum Entity {
     Metric,
     Param,
     Tag,
@@ -21,7 +21,7 @@ enum Entity {
 }
 
 impl Entity {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Entity::Metric => "metric",
             Entity::Param => "param",
@@ -37,9 +37,9 @@ const RUN_ENTITY_TYPES: &str =
 const RUN_STRING_ATTRS: [&str; 5] = ["run_id", "run_name", "status", "user_id", "artifact_uri"];
 const RUN_NUMERIC_ATTRS: [&str; 2] = ["start_time", "end_time"];
 const DATASET_KEYS: [&str; 3] = ["name", "digest", "context"];
-const STRING_OPS: &str = "=, !=, LIKE, ILIKE";
-const NUMERIC_OPS: &str = "=, !=, <, <=, >, >=";
-const KV_OPS: &str = "=, !=, LIKE, ILIKE, IS NULL, IS NOT NULL";
+pub(super) const STRING_OPS: &str = "=, !=, LIKE, ILIKE";
+pub(super) const NUMERIC_OPS: &str = "=, !=, <, <=, >, >=";
+pub(super) const KV_OPS: &str = "=, !=, LIKE, ILIKE, IS NULL, IS NOT NULL";
 
 fn run_entity(prefix: Option<&str>) -> Result<Entity, String> {
     match prefix {
@@ -63,34 +63,34 @@ fn translate_alias(key: &str) -> &str {
     }
 }
 
-fn filter_err(filter: &str, clause: &Clause, detail: &str) -> SearchError {
+pub(super) fn filter_err(filter: &str, clause: &Clause, detail: &str) -> SearchError {
     SearchError::InvalidFilter(format!(
         "Invalid filter '{filter}': {detail} (in clause '{}')",
         clause.text
     ))
 }
 
-fn order_err(entry: &str, detail: &str) -> SearchError {
+pub(super) fn order_err(entry: &str, detail: &str) -> SearchError {
     SearchError::InvalidOrderBy(format!("Invalid order_by clause '{entry}': {detail}"))
 }
 
-fn op_sql(op: Op) -> &'static str {
+pub(super) fn op_sql(op: Op) -> &'static str {
     match op {
         Op::Ne => "<>",
         other => other.as_str(),
     }
 }
 
-fn placeholders(n: usize) -> String {
+pub(super) fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
-fn text_params(items: &[String]) -> Vec<SqlValue> {
+pub(super) fn text_params(items: &[String]) -> Vec<SqlValue> {
     items.iter().cloned().map(SqlValue::Text).collect()
 }
 
 /// `<col> <op> ?` for a numeric column; integers bind as `Int`, other numbers as DOUBLE.
-fn numeric_cmp(col: &str, op: Op, text: &str, value: f64) -> Frag {
+pub(super) fn numeric_cmp(col: &str, op: Op, text: &str, value: f64) -> Frag {
     match text.parse::<i64>() {
         Ok(i) => (format!("{col} {} ?", op_sql(op)), vec![SqlValue::Int(i)]),
         Err(_) => (
@@ -101,7 +101,7 @@ fn numeric_cmp(col: &str, op: Op, text: &str, value: f64) -> Frag {
 }
 
 /// Compiles `col <op> value` for a string-valued column, the value already validated.
-fn string_cmp(col: &str, op: Op, value: &Literal) -> Frag {
+pub(super) fn string_cmp(col: &str, op: Op, value: &Literal) -> Frag {
     match value {
         Literal::List(items) => (
             format!("{col} {} ({})", op_sql(op), placeholders(items.len())),
@@ -118,7 +118,7 @@ fn string_cmp(col: &str, op: Op, value: &Literal) -> Frag {
 }
 
 /// Checks that `op` is one of `allowed` and the value fits a string comparison.
-fn expect_string_value(
+pub(super) fn expect_string_value(
     filter: &str,
     clause: &Clause,
     what: &str,
@@ -148,7 +148,7 @@ fn expect_string_value(
     }
 }
 
-fn expect_numeric_value<'c>(
+pub(super) fn expect_numeric_value<'c>(
     filter: &str,
     clause: &'c Clause,
     what: &str,
@@ -177,8 +177,8 @@ fn expect_numeric_value<'c>(
     }
 }
 
-const STRING_CMP: [Op; 4] = [Op::Eq, Op::Ne, Op::Like, Op::ILike];
-const KV_CMP: [Op; 6] = [
+pub(super) const STRING_CMP: [Op; 4] = [Op::Eq, Op::Ne, Op::Like, Op::ILike];
+pub(super) const KV_CMP: [Op; 6] = [
     Op::Eq,
     Op::Ne,
     Op::Like,
@@ -190,7 +190,7 @@ const LIST_CMP: [Op; 6] = [Op::Eq, Op::Ne, Op::Like, Op::ILike, Op::In, Op::NotI
 
 /// `[NOT] EXISTS (SELECT 1 FROM <table> <a> WHERE <a>.<fk> = <outer> AND <a>.key = ? [AND ...])`
 /// for a key/value table (params, tags, experiment tags).
-fn key_value_filter(
+pub(super) fn key_value_filter(
     table: &str,
     alias: &str,
     correlation: &str,
@@ -416,7 +416,7 @@ fn translate_alias_order(ident: &Ident, entry: &str) -> Result<String, SearchErr
 }
 
 /// Assembles `SELECT <col> FROM <from> <joins> WHERE ... ORDER BY ... LIMIT ? OFFSET ?`.
-fn assemble(
+pub(super) fn assemble(
     head: &str,
     joins: Vec<Frag>,
     conds: Vec<Frag>,
@@ -493,181 +493,6 @@ pub fn compile_run_search(
     assemble(
         "SELECT r.run_id FROM runs r",
         order.joins,
-        conds,
-        &terms,
-        limit,
-        offset,
-    )
-}
-
-const EXPERIMENT_ATTRS: &str = "name, creation_time, last_update_time, experiment_id";
-
-fn experiment_entity(prefix: Option<&str>) -> Result<Entity, String> {
-    match prefix {
-        None | Some("attribute") => Ok(Entity::Attribute),
-        Some("tag" | "tags") => Ok(Entity::Tag),
-        Some(other) => Err(format!(
-            "invalid entity type '{other}'; valid types are attribute, tag, tags"
-        )),
-    }
-}
-
-fn experiment_id_value(filter: &str, clause: &Clause, s: &str) -> Result<SqlValue, SearchError> {
-    s.trim().parse::<i64>().map(SqlValue::Int).map_err(|_| {
-        filter_err(
-            filter,
-            clause,
-            &format!("experiment_id must be an integer, found '{s}'"),
-        )
-    })
-}
-
-fn experiment_filter(filter: &str, clause: &Clause) -> Result<Frag, SearchError> {
-    let entity = experiment_entity(clause.ident.prefix.as_deref())
-        .map_err(|detail| filter_err(filter, clause, &detail))?;
-    let key = clause.ident.key.as_str();
-    if entity == Entity::Tag {
-        expect_string_value(filter, clause, "tag", &KV_CMP, KV_OPS)?;
-        return Ok(key_value_filter(
-            "experiment_tags",
-            "t",
-            "t.experiment_id = e.experiment_id",
-            key,
-            clause.op,
-            &clause.value,
-        ));
-    }
-    match key {
-        "name" => {
-            expect_string_value(filter, clause, "attribute 'name'", &STRING_CMP, STRING_OPS)?;
-            Ok(string_cmp("e.name", clause.op, &clause.value))
-        }
-        "creation_time" | "last_update_time" => {
-            let (text, value) =
-                expect_numeric_value(filter, clause, &format!("numeric attribute '{key}'"))?;
-            Ok(numeric_cmp(&format!("e.{key}"), clause.op, text, value))
-        }
-        "experiment_id" => {
-            let op = clause.op;
-            if !matches!(op, Op::Eq | Op::Ne | Op::In | Op::NotIn) {
-                return Err(filter_err(
-                    filter,
-                    clause,
-                    &format!(
-                        "invalid comparator '{}' for attribute 'experiment_id'; expected one of \
-                         =, !=, IN, NOT IN",
-                        op.as_str()
-                    ),
-                ));
-            }
-            match &clause.value {
-                Literal::Str(s) => Ok((
-                    format!("e.experiment_id {} ?", op_sql(op)),
-                    vec![experiment_id_value(filter, clause, s)?],
-                )),
-                Literal::Num { text, .. } => Ok((
-                    format!("e.experiment_id {} ?", op_sql(op)),
-                    vec![experiment_id_value(filter, clause, text)?],
-                )),
-                Literal::List(items) => Ok((
-                    format!(
-                        "e.experiment_id {} ({})",
-                        op_sql(op),
-                        placeholders(items.len())
-                    ),
-                    items
-                        .iter()
-                        .map(|s| experiment_id_value(filter, clause, s))
-                        .collect::<Result<_, _>>()?,
-                )),
-                other => Err(filter_err(
-                    filter,
-                    clause,
-                    &format!(
-                        "expected a quoted experiment id for attribute 'experiment_id', found {}",
-                        other.describe()
-                    ),
-                )),
-            }
-        }
-        _ => Err(filter_err(
-            filter,
-            clause,
-            &format!("invalid attribute key '{key}'; valid keys are {EXPERIMENT_ATTRS}"),
-        )),
-    }
-}
-
-/// SQL selecting `experiment_id` of the matching experiments, in order,
-/// `LIMIT max_results + 1 OFFSET offset`. The caller validates `max_results` against its own
-/// limit ([`super::validate_max_results`]); here it only has to be at least 1.
-pub fn compile_experiment_search(
-    filter: &str,
-    view: ViewType,
-    order_by: &[String],
-    max_results: u64,
-    offset: u64,
-) -> Result<CompiledQuery, SearchError> {
-    let limit = check_max_results(max_results, i64::MAX as u64 - 1)?;
-    let clauses = parse_filter(filter)?;
-    let mut conds: Vec<Frag> = Vec::with_capacity(clauses.len() + 1);
-    if let Some(stage) = view.stage_literal() {
-        conds.push((format!("e.lifecycle_stage = {stage}"), Vec::new()));
-    }
-    for clause in &clauses {
-        conds.push(experiment_filter(filter, clause)?);
-    }
-    let mut terms = Vec::new();
-    let mut has_id = false;
-    let defaults = [
-        "creation_time DESC".to_string(),
-        "experiment_id ASC".to_string(),
-    ];
-    let entries = if order_by.is_empty() {
-        &defaults[..]
-    } else {
-        order_by
-    };
-    for entry in entries {
-        let (ident, ascending) = parse_order_by(entry)?;
-        match experiment_entity(ident.prefix.as_deref()).map_err(|d| order_err(entry, &d))? {
-            Entity::Attribute => {}
-            other => {
-                return Err(order_err(
-                    entry,
-                    &format!(
-                        "invalid order_by entity '{}'; only attributes can be ordered by",
-                        other.name()
-                    ),
-                ))
-            }
-        }
-        let key = ident.key.as_str();
-        if !matches!(
-            key,
-            "name" | "experiment_id" | "creation_time" | "last_update_time"
-        ) {
-            return Err(order_err(
-                entry,
-                &format!(
-                    "invalid attribute key '{key}'; valid keys are name, experiment_id, \
-                     creation_time, last_update_time"
-                ),
-            ));
-        }
-        has_id |= key == "experiment_id";
-        terms.push(format!(
-            "e.{key} {}",
-            if ascending { "ASC" } else { "DESC" }
-        ));
-    }
-    if !has_id {
-        // MLflow's tie-breaker: `(SqlExperiment.experiment_id, False)`, i.e. descending.
-        terms.push("e.experiment_id DESC".to_string());
-    }
-    assemble(
-        "SELECT e.experiment_id FROM experiments e",
-        Vec::new(),
         conds,
         &terms,
         limit,
