@@ -89,3 +89,47 @@ CREATE TABLE IF NOT EXISTS artifacts (
     crc32c      BIGINT NOT NULL,
     stored_time BIGINT NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS devices (
+    device_id      VARCHAR PRIMARY KEY,
+    name           VARCHAR NOT NULL,
+    tags_json      VARCHAR NOT NULL,         -- [{"key":..,"value":..}]
+    model_name     VARCHAR,
+    model_version  VARCHAR,
+    run_id         VARCHAR,                  -- tracking run the deployed model came from
+    key_state      VARCHAR NOT NULL,         -- 'active' | 'revoked'
+    created_ms     BIGINT NOT NULL,
+    key_changed_ms BIGINT NOT NULL
+);
+
+-- One row per accepted telemetry event, in log order. Typed fields become columns as they
+-- first appear: n_<name> DOUBLE, b_<name> BOOLEAN, s_<name> VARCHAR (the projector adds them),
+-- so dashboards aggregate plain columns.
+CREATE TABLE IF NOT EXISTS telemetry (
+    position      BIGINT NOT NULL,           -- log position of its TelemetryIngested event
+    event_id      VARCHAR NOT NULL,
+    device_id     VARCHAR NOT NULL,
+    ts_ms         BIGINT NOT NULL,           -- device time
+    received_ms   BIGINT NOT NULL,           -- server time
+    kind          VARCHAR NOT NULL,
+    model_name    VARCHAR,
+    model_version VARCHAR,
+    severity      VARCHAR NOT NULL,          -- info | warning | critical
+    -- The drowsiness detector's fields are declared up front, so dashboards can name them
+    -- before the first event arrives.
+    n_ear_value   DOUBLE,
+    b_is_drowsy   BOOLEAN,
+    n_duration_ms DOUBLE,
+    n_latency_ms  DOUBLE,
+    n_confidence  DOUBLE,
+    n_battery     DOUBLE
+);
+
+-- The telemetry rows the analytics parameters select; every named query reads through it.
+CREATE OR REPLACE MACRO telemetry_in(from_ms, to_ms, dev, mname, mver, knd) AS TABLE
+    SELECT * FROM telemetry
+    WHERE ts_ms >= from_ms AND ts_ms < to_ms
+      AND (dev IS NULL OR device_id = dev)
+      AND (mname IS NULL OR model_name = mname)
+      AND (mver IS NULL OR model_version = mver)
+      AND (knd IS NULL OR kind = knd);

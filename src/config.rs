@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::telemetry::TelemetryConfig;
+
 pub const DEFAULT_DATA_DIR: &str = "./runledger-data";
 pub const DEFAULT_BIND: &str = "127.0.0.1:5000";
 pub const DEFAULT_CONFIG_FILE: &str = "runledger.toml";
@@ -14,6 +16,8 @@ pub struct Config {
     pub bind: String,
     /// `json` for one JSON object per log line, else human-readable.
     pub log_format: String,
+    /// `[telemetry]`: ingest limits and severity rules (file only).
+    pub telemetry: TelemetryConfig,
 }
 
 /// Settings as each layer may give them; unset fields fall through to the layer below.
@@ -23,6 +27,7 @@ pub struct Layer {
     pub data_dir: Option<PathBuf>,
     pub bind: Option<String>,
     pub log_format: Option<String>,
+    pub telemetry: Option<TelemetryConfig>,
 }
 
 impl Layer {
@@ -31,6 +36,7 @@ impl Layer {
             data_dir: self.data_dir.or(below.data_dir),
             bind: self.bind.or(below.bind),
             log_format: self.log_format.or(below.log_format),
+            telemetry: self.telemetry.or(below.telemetry),
         }
     }
 
@@ -40,6 +46,7 @@ impl Layer {
             data_dir: get("RUNLEDGER_DATA_DIR").map(PathBuf::from),
             bind: get("RUNLEDGER_BIND"),
             log_format: get("RUNLEDGER_LOG_FORMAT"),
+            telemetry: None,
         }
     }
 }
@@ -80,6 +87,7 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             bind: l.bind.unwrap_or_else(|| DEFAULT_BIND.to_string()),
             log_format: l.log_format.unwrap_or_else(|| "text".to_string()),
+            telemetry: l.telemetry.unwrap_or_default(),
         }
     }
 }
@@ -112,5 +120,9 @@ mod tests {
         assert_eq!(c.bind, "127.0.0.1:2");
         assert_eq!(Config::resolve(Layer::default()).bind, DEFAULT_BIND);
         assert!(toml::from_str::<Layer>("unknown = 1").is_err());
+        let t: Layer = toml::from_str("[telemetry]\ndevice_rate = 2\n").unwrap();
+        let c = Config::resolve(t);
+        assert_eq!(c.telemetry.device_rate, 2);
+        assert_eq!(c.telemetry.max_batch_events, 10_000);
     }
 }

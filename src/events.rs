@@ -13,7 +13,7 @@ use crate::log::{NewEvent, RecordedEvent};
 /// add an upcaster arm in [`decode`].
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]
 pub struct KeyValue {
     pub key: String,
     pub value: String,
@@ -141,6 +141,115 @@ pub enum Event {
         run_id: Option<String>,
         path: String,
     },
+    /// A device was registered; only the SHA-256 of its API key is recorded.
+    DeviceRegistered {
+        device_id: String,
+        name: String,
+        #[serde(default)]
+        tags: Vec<KeyValue>,
+        model_name: Option<String>,
+        model_version: Option<String>,
+        run_id: Option<String>,
+        key_hash: String,
+    },
+    /// The device's key was replaced; the old key stops working.
+    DeviceKeyRotated {
+        device_id: String,
+        key_hash: String,
+    },
+    /// The device's key was revoked; it cannot ingest until a rotation issues a new key.
+    DeviceKeyRevoked {
+        device_id: String,
+    },
+    /// One per accepted telemetry request; the projector expands it into rows.
+    TelemetryIngested {
+        device_id: String,
+        events: Vec<TelemetryRecord>,
+    },
+}
+
+/// Severity of a telemetry event, derived by the configured rules.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    #[default]
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// A typed telemetry field value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FieldValue {
+    Bool(bool),
+    Number(f64),
+    Text(String),
+}
+
+/// One validated telemetry event as recorded (server time is the envelope's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TelemetryRecord {
+    #[schemars(with = "String")]
+    pub event_id: Uuid,
+    /// Device time, epoch milliseconds.
+    pub ts: i64,
+    pub kind: String,
+    pub model_name: Option<String>,
+    pub model_version: Option<String>,
+    pub severity: Severity,
+    /// Sorted by name; names are snake_case. A JSON object on the wire.
+    #[serde(with = "fields_as_map")]
+    #[schemars(with = "std::collections::BTreeMap<String, FieldValue>")]
+    pub fields: Vec<(String, FieldValue)>,
+}
+
+/// Fields are kept as a sorted vector (cheap to build and scan) but written as a JSON object.
+mod fields_as_map {
+    use super::FieldValue;
+    use serde::de::{MapAccess, Visitor};
+    use serde::ser::SerializeMap;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[(String, FieldValue)], s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(v.len()))?;
+        for (k, val) in v {
+            map.serialize_entry(k, val)?;
+        }
+        map.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<(String, FieldValue)>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Vec<(String, FieldValue)>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of typed fields")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(m.size_hint().unwrap_or(4));
+                while let Some(entry) = m.next_entry::<String, FieldValue>()? {
+                    out.push(entry);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 impl Event {
@@ -163,6 +272,10 @@ impl Event {
             Event::DatasetInputsLogged { .. } => "DatasetInputsLogged",
             Event::ArtifactStored { .. } => "ArtifactStored",
             Event::ArtifactDeleted { .. } => "ArtifactDeleted",
+            Event::DeviceRegistered { .. } => "DeviceRegistered",
+            Event::DeviceKeyRotated { .. } => "DeviceKeyRotated",
+            Event::DeviceKeyRevoked { .. } => "DeviceKeyRevoked",
+            Event::TelemetryIngested { .. } => "TelemetryIngested",
         }
     }
 
@@ -223,6 +336,10 @@ pub fn experiment_stream(id: i64) -> String {
 
 pub fn run_stream(id: &str) -> String {
     format!("run-{id}")
+}
+
+pub fn device_stream(id: &str) -> String {
+    format!("device-{id}")
 }
 
 /// JSON Schema of every event payload, as committed under `schemas/`.

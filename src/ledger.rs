@@ -53,6 +53,16 @@ pub struct Ledger {
 impl Ledger {
     /// Rebuild state from the whole log, then make sure the default experiment exists.
     pub async fn open(log: SharedLog) -> Result<Arc<Ledger>, LedgerError> {
+        Self::open_with(log, |_| {}).await
+    }
+
+    /// Like [`open`](Self::open), handing each `TelemetryIngested` record (which the command
+    /// side does not keep) to `telemetry`, e.g. to rebuild the idempotency index in the
+    /// same pass over the log.
+    pub async fn open_with(
+        log: SharedLog,
+        mut telemetry: impl FnMut(&crate::log::RecordedEvent),
+    ) -> Result<Arc<Ledger>, LedgerError> {
         let mut state = State::default();
         let mut from = 0;
         loop {
@@ -60,9 +70,15 @@ impl Ledger {
             let Some(last) = batch.last() else { break };
             from = last.position + 1;
             for rec in &batch {
-                // Metric values are not part of the command-side state: skip decoding them.
-                if rec.event_type == "MetricsLogged" {
-                    continue;
+                // Metric values and telemetry are not part of the command-side state: skip
+                // decoding them.
+                match rec.event_type.as_str() {
+                    "MetricsLogged" => continue,
+                    "TelemetryIngested" => {
+                        telemetry(rec);
+                        continue;
+                    }
+                    _ => {}
                 }
                 domain::apply(&mut state, &decode(rec)?, rec.time_ms);
             }

@@ -5,11 +5,14 @@
 
 pub mod api;
 pub mod artifacts;
+pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod events;
 pub mod ledger;
 pub mod log;
+pub mod optimize;
 pub mod projection;
 pub mod query;
 pub mod server;
+pub mod telemetry;

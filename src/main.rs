@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use runledger::config::{Config, Layer};
 
+mod cli;
+
 #[derive(Parser)]
 #[command(
     name = "runledger",
@@ -45,6 +47,14 @@ enum Command {
         #[arg(long, required = true)]
         rebuild: bool,
     },
+    /// Write a smaller or faster variant of an ONNX model with one technique.
+    Optimize(cli::OptimizeArgs),
+    /// Evaluate an ONNX model on data: accuracy, agreement, SQNR, size, host latency.
+    Evaluate(cli::EvaluateArgs),
+    /// Estimate latency, RAM, flash and energy of an ONNX model on a board.
+    Estimate(cli::EstimateArgs),
+    /// The catalogue of boards and runtimes the estimator knows.
+    Devices(cli::DevicesArgs),
     /// Write the JSON Schemas of the event payloads.
     Schemas {
         /// Output directory.
@@ -71,6 +81,7 @@ fn config(common: Common, bind: Option<String>) -> anyhow::Result<Config> {
         data_dir: common.data_dir,
         bind,
         log_format: None,
+        telemetry: None,
     };
     Ok(Config::load(common.config.as_deref(), cli)?)
 }
@@ -89,9 +100,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("projection rebuilt from {n} events");
             Ok(())
         }
+        Command::Optimize(a) => cli::optimize_cmd(a),
+        Command::Evaluate(a) => cli::evaluate_cmd(a),
+        Command::Estimate(a) => cli::estimate_cmd(a),
+        Command::Devices(a) => cli::devices_cmd(a),
         Command::Schemas { out } => {
-            let path = runledger::events::write_schemas(&out)?;
-            println!("wrote {}", path.display());
+            for path in [
+                runledger::events::write_schemas(&out)?,
+                runledger::telemetry::wire::write_schema(&out)?,
+            ] {
+                println!("wrote {}", path.display());
+            }
             Ok(())
         }
     }
@@ -99,6 +118,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Optimize(_) | Command::Evaluate(_) | Command::Estimate(_) | Command::Devices(_)
+    ) {
+        // Output piped into `head` ends quietly, like other command-line tools. Not for
+        // `serve`: a client closing its socket must not kill the server.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -10,12 +10,14 @@ use actix_web::{web, App, HttpServer};
 
 use crate::api::{self, AppState, HttpMetrics};
 use crate::artifacts::ArtifactStore;
+use crate::auth::rate_limit::RateLimits;
 use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::log::embedded::EmbeddedLog;
 use crate::log::SharedLog;
 use crate::projection::{self, Projection};
 use crate::query::Queries;
+use crate::telemetry::{self, DedupeIndex, Ingestor};
 
 /// Where each part lives inside the data directory.
 pub struct DataLayout {
@@ -43,7 +45,16 @@ pub async fn open_log(layout: &DataLayout) -> anyhow::Result<SharedLog> {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let layout = DataLayout::new(&config.data_dir);
     let log = open_log(&layout).await?;
-    let ledger = Ledger::open(log.clone()).await?;
+    let dedupe = DedupeIndex::new(config.telemetry.dedupe_window);
+    let ledger = Ledger::open_with(log.clone(), |rec| telemetry::remember(&dedupe, rec)).await?;
+    let ingestor = Arc::new(Ingestor::new(ledger.clone(), &config.telemetry, dedupe));
+    let t = &config.telemetry;
+    let limits = Arc::new(RateLimits::new(
+        t.device_rate,
+        t.device_burst,
+        t.ip_rate,
+        t.ip_burst,
+    ));
     let projection = Projection::start(&layout.projection, log.clone())?;
     let state = web::Data::new(AppState {
         log: log.clone(),
@@ -53,6 +64,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         artifacts: Arc::new(ArtifactStore::open(layout.artifacts.clone())?),
         http_metrics: Arc::new(HttpMetrics::new()?),
         started: Instant::now(),
+        ingestor,
+        limits: limits.clone(),
+        telemetry: config.telemetry.clone(),
+    });
+    // Forget idle rate-limit keys now and then, so the limiter's memory stays bounded.
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limits.forget_idle();
+        }
     });
 
     let app_state = state.clone();

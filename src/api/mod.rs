@@ -4,6 +4,8 @@
 pub mod error;
 pub mod mlflow;
 mod ops;
+pub mod v1;
+mod ws;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,10 +13,12 @@ use std::time::Instant;
 use actix_web::{web, HttpResponse};
 
 use crate::artifacts::ArtifactStore;
+use crate::auth::rate_limit::RateLimits;
 use crate::ledger::Ledger;
 use crate::log::SharedLog;
 use crate::projection::Projection;
 use crate::query::Queries;
+use crate::telemetry::{Ingestor, TelemetryConfig};
 
 pub use ops::HttpMetrics;
 
@@ -29,12 +33,17 @@ pub struct AppState {
     pub artifacts: Arc<ArtifactStore>,
     pub http_metrics: Arc<HttpMetrics>,
     pub started: Instant,
+    pub ingestor: Arc<Ingestor>,
+    pub limits: Arc<RateLimits>,
+    pub telemetry: TelemetryConfig,
 }
 
 /// Every route of the server.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(MAX_JSON_BODY))
         .configure(mlflow::configure)
+        .configure(v1::configure)
+        .route("/ws/telemetry", web::get().to(ws::telemetry))
         .route("/health", web::get().to(ops::health))
         .route("/metrics", web::get().to(ops::metrics));
 }

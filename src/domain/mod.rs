@@ -3,6 +3,7 @@
 //! `decide(state, command)` validates a command against state rebuilt from the log and returns
 //! the events to append; `apply(state, event)` folds an event into the state. No I/O here.
 
+pub mod device;
 pub mod experiment;
 mod run;
 pub mod run_names;
@@ -12,7 +13,9 @@ pub mod validation;
 pub(crate) use run::dataset_key;
 pub use state::{Experiment, Lifecycle, Run, State, RUN_NAME_TAG};
 
-use crate::events::{experiment_stream, run_stream, DatasetInput, Event, KeyValue, MetricPoint};
+use crate::events::{
+    device_stream, experiment_stream, run_stream, DatasetInput, Event, KeyValue, MetricPoint,
+};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DomainError {
@@ -100,6 +103,14 @@ pub enum Command {
         run_id: String,
         inputs: Vec<DatasetInput>,
     },
+    RegisterDevice(device::NewDevice),
+    RotateDeviceKey {
+        device_id: String,
+        key_hash: String,
+    },
+    RevokeDeviceKey {
+        device_id: String,
+    },
 }
 
 impl Command {
@@ -121,6 +132,10 @@ impl Command {
             | Command::LogBatch { run_id, .. }
             | Command::DeleteTag { run_id, .. }
             | Command::LogInputs { run_id, .. } => run_stream(run_id),
+            Command::RegisterDevice(d) => device_stream(&d.device_id),
+            Command::RotateDeviceKey { device_id, .. } | Command::RevokeDeviceKey { device_id } => {
+                device_stream(device_id)
+            }
         }
     }
 
@@ -198,6 +213,12 @@ pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, DomainErro
         } => run::log_batch(state, run_id, metrics, params, tags),
         Command::DeleteTag { run_id, key } => run::delete_tag(state, run_id, key),
         Command::LogInputs { run_id, inputs } => run::log_inputs(state, run_id, inputs),
+        Command::RegisterDevice(d) => device::register(state, d),
+        Command::RotateDeviceKey {
+            device_id,
+            key_hash,
+        } => device::rotate_key(state, device_id, key_hash),
+        Command::RevokeDeviceKey { device_id } => device::revoke_key(state, device_id),
     }
 }
 

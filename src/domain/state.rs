@@ -54,6 +54,9 @@ pub struct State {
     pub experiments: HashMap<i64, Experiment>,
     pub names: HashMap<String, i64>,
     pub runs: HashMap<String, Run>,
+    pub devices: HashMap<String, super::device::Device>,
+    /// SHA-256 of each live device key → device id.
+    pub device_keys: HashMap<String, String>,
     max_experiment_id: i64,
 }
 
@@ -213,10 +216,14 @@ impl State {
                     }
                 }
             }
-            // Metric values and artifacts live in the projection only.
+            Event::DeviceRegistered { .. }
+            | Event::DeviceKeyRotated { .. }
+            | Event::DeviceKeyRevoked { .. } => super::device::apply(self, event, time_ms),
+            // Metric values, artifacts and telemetry live in the projection only.
             Event::MetricsLogged { .. }
             | Event::ArtifactStored { .. }
-            | Event::ArtifactDeleted { .. } => {}
+            | Event::ArtifactDeleted { .. }
+            | Event::TelemetryIngested { .. } => {}
         }
     }
 

@@ -10,6 +10,7 @@ use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::{params, Connection};
 
 use super::runs::RunChanges;
+use super::telemetry::{FieldColumns, TelemetryRows};
 use super::ProjectionError;
 use crate::events::{decode, Event, MetricPoint};
 use crate::log::{Position, RecordedEvent};
@@ -57,6 +58,7 @@ pub struct Applier {
     checkpoint: Position,
     series: HashMap<(String, String), Series>,
     next_series: i64,
+    telemetry_fields: FieldColumns,
 }
 
 impl Applier {
@@ -70,6 +72,7 @@ impl Applier {
             checkpoint: 0,
             series: HashMap::new(),
             next_series: 0,
+            telemetry_fields: FieldColumns::default(),
         };
         applier.load()?;
         Ok(applier)
@@ -108,6 +111,7 @@ impl Applier {
             self.series.insert((run, key), Series { id, latest });
         }
         self.next_series = max + 1;
+        self.telemetry_fields = FieldColumns::load(&self.conn)?;
         Ok(())
     }
 
@@ -163,8 +167,11 @@ impl Applier {
             .map(|r| decode(r).map(|e| (e, r.time_ms, r.position)))
             .collect::<Result<_, _>>()?;
         let mut runs = RunChanges::default();
+        let mut telemetry = TelemetryRows::default();
         for (event, time, position) in &decoded {
-            if let Event::MetricsLogged { run_id, metrics } = event {
+            if let Event::TelemetryIngested { device_id, events } = event {
+                telemetry.add(*position, *time, device_id, events);
+            } else if let Event::MetricsLogged { run_id, metrics } = event {
                 for m in metrics {
                     let id = self.track_metric(run_id, m, &mut changed);
                     history.push((id, m));
@@ -182,6 +189,7 @@ impl Applier {
             }
         }
         runs.flush(&self.conn)?;
+        telemetry.flush(&self.conn, &mut self.telemetry_fields)?;
         let tx = &self.conn;
         if !history.is_empty() {
             // Columnar append: the row-by-row Appender allocates per value, and metric
@@ -349,7 +357,33 @@ fn apply_one(
             )?
             .execute(params![path, path])?;
         }
-        // Metrics and run changes are written set-based by the caller.
+        Event::DeviceRegistered {
+            device_id,
+            name,
+            tags,
+            model_name,
+            model_version,
+            run_id,
+            ..
+        } => {
+            let tags = serde_json::to_string(tags).unwrap_or_else(|_| "[]".into());
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO devices VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?)",
+            )?
+            .execute(params![
+                device_id,
+                name,
+                tags,
+                model_name,
+                model_version,
+                run_id,
+                time,
+                time
+            ])?;
+        }
+        Event::DeviceKeyRotated { device_id, .. } => set_key_state(tx, device_id, "active", time)?,
+        Event::DeviceKeyRevoked { device_id } => set_key_state(tx, device_id, "revoked", time)?,
+        // Metrics, run changes and telemetry are written set-based by the caller.
         _ => {}
     }
     Ok(())
@@ -368,6 +402,17 @@ fn set_experiment_lifecycle(
     // Deleting an experiment deletes its runs; restoring it restores them (MLflow semantics).
     tx.prepare_cached("UPDATE runs SET lifecycle_stage = ? WHERE experiment_id = ?")?
         .execute(params![stage, id])?;
+    Ok(())
+}
+
+fn set_key_state(
+    tx: &Connection,
+    device_id: &str,
+    state: &str,
+    time: i64,
+) -> Result<(), ProjectionError> {
+    tx.prepare_cached("UPDATE devices SET key_state = ?, key_changed_ms = ? WHERE device_id = ?")?
+        .execute(params![state, time, device_id])?;
     Ok(())
 }
 

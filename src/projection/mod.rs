@@ -5,6 +5,7 @@
 mod apply;
 mod runs;
 pub mod schema;
+mod telemetry;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -7,7 +7,7 @@ use duckdb::Connection;
 use super::ProjectionError;
 
 const SCHEMA: &str = include_str!("../../analytics/schema.sql");
-const SETTINGS: &str = "SET memory_limit = '256MB'; SET checkpoint_threshold = '64MB';";
+const SETTINGS: &str = "SET memory_limit = '512MB'; SET checkpoint_threshold = '64MB';";
 
 /// Open or create the DuckDB file and bring its schema up to date (the DDL is idempotent).
 pub fn open(path: &Path) -> Result<Connection, ProjectionError> {

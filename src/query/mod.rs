@@ -2,7 +2,9 @@
 //! has applied everything committed before the read began, so a client always sees its own
 //! writes.
 
+pub mod analytics;
 pub mod artifacts;
+pub mod devices;
 pub mod entities;
 pub mod experiments;
 pub mod metrics;

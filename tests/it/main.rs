@@ -3,6 +3,11 @@
 
 mod support;
 
+mod analytics;
 mod artifacts;
 mod crash;
+mod opt_common;
+mod optimize;
 mod projection;
+mod techniques;
+mod telemetry;

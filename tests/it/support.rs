@@ -22,9 +22,19 @@ pub fn bin() -> &'static str {
 
 /// Start `runledger serve` on 127.0.0.1:0 over `data_dir` and wait for its ready line.
 pub fn spawn_app_in(data_dir: &Path) -> App {
+    spawn_app_with(data_dir, "")
+}
+
+/// Like [`spawn_app_in`], with `config` as the content of its `runledger.toml`.
+pub fn spawn_app_with(data_dir: &Path, config: &str) -> App {
+    std::fs::create_dir_all(data_dir).unwrap();
+    let config_path = data_dir.join("test-config.toml");
+    std::fs::write(&config_path, config).unwrap();
     let mut child = Command::new(bin())
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .arg("--config")
+        .arg(&config_path)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -168,6 +178,8 @@ pub const TABLES: &[&str] = &[
     "metric_history",
     "run_inputs",
     "artifacts",
+    "devices",
+    "telemetry",
     "projection_checkpoint",
 ];
 

@@ -1,0 +1,135 @@
+//! `/api/v1/devices`: register a device (its API key is shown once), read, rotate, revoke.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::{json_body, Pagination};
+use crate::api::AppState;
+use crate::auth::keys::{generate_device_key, hash_key};
+use crate::domain::device::NewDevice;
+use crate::domain::Command;
+use crate::events::KeyValue;
+use crate::query::devices::{self, DeviceView};
+
+/// Tags as an object (`{"site": "depot-3"}`) or MLflow-style pairs.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Tags {
+    Map(std::collections::BTreeMap<String, String>),
+    List(Vec<KeyValue>),
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterDevice {
+    pub name: String,
+    #[serde(default)]
+    pub tags: Option<Tags>,
+    pub model_name: Option<String>,
+    pub model_version: Option<String>,
+    /// Tracking run the deployed model came from.
+    pub run_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeviceWithKey {
+    pub device: DeviceView,
+    /// Shown once: only its hash is stored.
+    pub api_key: String,
+}
+
+pub async fn register(st: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let req: RegisterDevice = json_body(&body)?;
+    let tags = match req.tags {
+        None => vec![],
+        Some(Tags::List(l)) => l,
+        Some(Tags::Map(m)) => m
+            .into_iter()
+            .map(|(key, value)| KeyValue { key, value })
+            .collect(),
+    };
+    let key = generate_device_key();
+    let device_id = Uuid::new_v4().simple().to_string();
+    st.ledger
+        .execute(
+            Command::RegisterDevice(NewDevice {
+                device_id: device_id.clone(),
+                name: req.name,
+                tags,
+                model_name: req.model_name,
+                model_version: req.model_version,
+                run_id: req.run_id,
+                key_hash: hash_key(&key),
+            }),
+            "user:anonymous",
+        )
+        .await?;
+    let device = read_device(&st, device_id).await?;
+    Ok(HttpResponse::Created().json(DeviceWithKey {
+        device,
+        api_key: key,
+    }))
+}
+
+pub async fn get(st: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let device = read_device(&st, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(device))
+}
+
+pub async fn list(
+    st: web::Data<AppState>,
+    page: web::Query<Pagination>,
+) -> Result<HttpResponse, ApiError> {
+    let (limit, offset) = page.bounds(1000)?;
+    let items = st
+        .queries
+        .read(move |c| devices::list(c, limit + 1, offset))
+        .await?;
+    Ok(HttpResponse::Ok().json(super::page(items, limit, offset)))
+}
+
+pub async fn rotate(
+    st: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let device_id = id.into_inner();
+    let key = generate_device_key();
+    st.ledger
+        .execute(
+            Command::RotateDeviceKey {
+                device_id: device_id.clone(),
+                key_hash: hash_key(&key),
+            },
+            "user:anonymous",
+        )
+        .await?;
+    let device = read_device(&st, device_id).await?;
+    Ok(HttpResponse::Ok().json(DeviceWithKey {
+        device,
+        api_key: key,
+    }))
+}
+
+pub async fn revoke(
+    st: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let device_id = id.into_inner();
+    st.ledger
+        .execute(
+            Command::RevokeDeviceKey {
+                device_id: device_id.clone(),
+            },
+            "user:anonymous",
+        )
+        .await?;
+    let device = read_device(&st, device_id).await?;
+    Ok(HttpResponse::Ok().json(device))
+}
+
+/// Queries wait for the projection to reach the log head, which covers a write just made.
+async fn read_device(st: &AppState, id: String) -> Result<DeviceView, ApiError> {
+    Ok(st.queries.read(move |c| devices::get(c, &id)).await?)
+}

@@ -1,0 +1,78 @@
+//! The native API, `/api/v1/...`: devices, telemetry ingest, analytics. Errors use one
+//! envelope (see `error`).
+
+pub mod analytics;
+pub mod devices;
+pub mod error;
+pub mod telemetry;
+
+use actix_web::web;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use error::ApiError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            // Malformed query strings and paths answer the native error envelope too.
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                ApiError::invalid(format!("invalid query parameters: {e}")).into()
+            }))
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|e, _| ApiError::invalid(format!("invalid path: {e}")).into()),
+            )
+            .route("/devices", web::post().to(devices::register))
+            .route("/devices", web::get().to(devices::list))
+            .route("/devices/{id}", web::get().to(devices::get))
+            .route("/devices/{id}/keys/rotate", web::post().to(devices::rotate))
+            .route("/devices/{id}/keys/revoke", web::post().to(devices::revoke))
+            .route("/telemetry", web::post().to(telemetry::single))
+            .route("/telemetry/batch", web::post().to(telemetry::batch))
+            .route("/telemetry/ndjson", web::post().to(telemetry::ndjson))
+            .route("/analytics/{name}", web::get().to(analytics::run)),
+    );
+}
+
+/// A JSON body, with a 400 naming what is wrong.
+pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON body: {e}")))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Pagination {
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+impl Pagination {
+    /// `(limit, offset)`, limit within `1..=max` (default 100).
+    pub fn bounds(&self, max: u64) -> Result<(u64, u64), ApiError> {
+        let limit = self.limit.unwrap_or(100);
+        if limit == 0 || limit > max {
+            return Err(ApiError::invalid(format!(
+                "Parameter 'limit' must be between 1 and {max}"
+            )));
+        }
+        Ok((limit, self.offset.unwrap_or(0)))
+    }
+}
+
+/// A page of items; `next_offset` is set when more follow.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_offset: Option<u64>,
+}
+
+/// Build a page from `limit + 1` fetched items.
+pub fn page<T>(mut items: Vec<T>, limit: u64, offset: u64) -> Page<T> {
+    let more = items.len() as u64 > limit;
+    items.truncate(limit as usize);
+    Page {
+        items,
+        next_offset: more.then_some(offset + limit),
+    }
+}
