@@ -13,7 +13,7 @@ pub const API: &str = "/api/2.0/mlflow";
 pub struct App {
     pub url: String,
     pub child: Child,
-    stderr: std::thread::JoinHandle<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 pub fn bin() -> &'static str {
@@ -66,7 +66,11 @@ pub fn spawn_app_with(data_dir: &Path, config: &str) -> App {
             );
         }
     };
-    App { url, child, stderr }
+    App {
+        url,
+        child,
+        stderr: Some(stderr),
+    }
 }
 
 impl App {
@@ -141,7 +145,11 @@ impl App {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
         let status = self.child.wait().unwrap();
-        let err = self.stderr.join().unwrap_or_default();
+        let err = self
+            .stderr
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
         assert!(status.success(), "server exited with {status}: {err}");
         assert!(!err.contains("panicked"), "server panicked: {err}");
         err
@@ -151,6 +159,16 @@ impl App {
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A test that fails half-way must not leave its server running.
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
