@@ -352,12 +352,24 @@ pub const SCHEMA_FILE: &str = "events.schema.json";
 
 /// Write the event JSON Schema into `dir`; returns the file written.
 pub fn write_schemas(dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    write_schema_file(dir, SCHEMA_FILE, &json_schema())
+}
+
+/// Write one generated schema as committed under `schemas/` (pretty JSON, final newline).
+pub fn write_schema_file(
+    dir: &std::path::Path,
+    file: &str,
+    schema: &serde_json::Value,
+) -> std::io::Result<std::path::PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let path = dir.join(SCHEMA_FILE);
-    let mut text = serde_json::to_string_pretty(&json_schema()).map_err(std::io::Error::other)?;
-    text.push('\n');
-    std::fs::write(&path, text)?;
+    let path = dir.join(file);
+    std::fs::write(&path, schema_text(schema))?;
     Ok(path)
+}
+
+/// The committed text of a schema; the staleness tests compare against it.
+pub fn schema_text(schema: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(schema).unwrap_or_default() + "\n"
 }
 
 #[cfg(test)]
@@ -400,7 +412,7 @@ mod tests {
                 .join(SCHEMA_FILE),
         )
         .expect("schemas/events.schema.json is missing: run `runledger schemas`");
-        let current = serde_json::to_string_pretty(&json_schema()).unwrap() + "\n";
+        let current = schema_text(&json_schema());
         assert!(
             committed == current,
             "schemas/ is stale: run `runledger schemas`"

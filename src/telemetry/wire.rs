@@ -242,12 +242,7 @@ pub fn json_schema() -> serde_json::Value {
 
 /// Write the telemetry event schema into `dir`; returns the file written.
 pub fn write_schema(dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join(SCHEMA_FILE);
-    let mut text = serde_json::to_string_pretty(&json_schema()).map_err(std::io::Error::other)?;
-    text.push('\n');
-    std::fs::write(&path, text)?;
-    Ok(path)
+    crate::events::write_schema_file(dir, SCHEMA_FILE, &json_schema())
 }
 
 #[cfg(test)]
@@ -261,7 +256,7 @@ mod tests {
             .join("schemas")
             .join(SCHEMA_FILE);
         let committed = std::fs::read_to_string(path).unwrap_or_default();
-        let current = serde_json::to_string_pretty(&json_schema()).unwrap() + "\n";
+        let current = crate::events::schema_text(&json_schema());
         assert!(
             committed == current,
             "schemas/ is stale: run `runledger schemas`"

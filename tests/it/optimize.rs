@@ -2,22 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::opt_common::data_dir;
+
 use runledger::optimize::data::{load_dataset, Preprocess};
 use runledger::optimize::evaluate::{evaluate, predictions, EvalOptions};
 use runledger::optimize::model::OnnxModel;
 use runledger::optimize::OptimizeError;
-
-fn data_dir() -> PathBuf {
-    if let Ok(d) = std::env::var("RUNLEDGER_TEST_DATA") {
-        return PathBuf::from(d);
-    }
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    if beside.exists() {
-        beside
-    } else {
-        PathBuf::from("/work/shared/data")
-    }
-}
 
 fn model(name: &str) -> OnnxModel {
     OnnxModel::load(&data_dir().join("models").join(name)).expect(name)

@@ -28,9 +28,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/devices/{id}", web::get().to(devices::get))
             .route("/devices/{id}/keys/rotate", web::post().to(devices::rotate))
             .route("/devices/{id}/keys/revoke", web::post().to(devices::revoke))
-            .route("/telemetry", web::post().to(telemetry::single))
-            .route("/telemetry/batch", web::post().to(telemetry::batch))
-            .route("/telemetry/ndjson", web::post().to(telemetry::ndjson))
+            .route(
+                "/telemetry",
+                web::post().to(telemetry::ingest::<{ telemetry::SINGLE }>),
+            )
+            .route(
+                "/telemetry/batch",
+                web::post().to(telemetry::ingest::<{ telemetry::ARRAY }>),
+            )
+            .route(
+                "/telemetry/ndjson",
+                web::post().to(telemetry::ingest::<{ telemetry::NDJSON }>),
+            )
             .route("/analytics/{name}", web::get().to(analytics::run)),
     );
 }

@@ -25,46 +25,16 @@ pub struct IngestQuery {
     pub mode: Mode,
 }
 
-#[derive(Clone, Copy)]
-enum Shape {
-    Single,
-    Array,
-    Ndjson,
-}
+/// The body shapes, as the const parameter of [`ingest`] (one handler, three routes).
+pub const SINGLE: u8 = 0;
+pub const ARRAY: u8 = 1;
+pub const NDJSON: u8 = 2;
 
-pub async fn single(
+pub async fn ingest<const SHAPE: u8>(
     st: web::Data<AppState>,
     req: HttpRequest,
     q: web::Query<IngestQuery>,
     body: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    ingest(st, req, q.mode, body, Shape::Single).await
-}
-
-pub async fn batch(
-    st: web::Data<AppState>,
-    req: HttpRequest,
-    q: web::Query<IngestQuery>,
-    body: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    ingest(st, req, q.mode, body, Shape::Array).await
-}
-
-pub async fn ndjson(
-    st: web::Data<AppState>,
-    req: HttpRequest,
-    q: web::Query<IngestQuery>,
-    body: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    ingest(st, req, q.mode, body, Shape::Ndjson).await
-}
-
-async fn ingest(
-    st: web::Data<AppState>,
-    req: HttpRequest,
-    mode: Mode,
-    body: web::Payload,
-    shape: Shape,
 ) -> Result<HttpResponse, ApiError> {
     let ip = req.peer_addr().map(|a| a.ip());
     st.limits.check(None, ip).map_err(rate_limited)?;
@@ -81,8 +51,8 @@ async fn ingest(
     let max = st.telemetry.max_body_bytes;
     let raw = read_capped(body, max).await?;
     let bytes = decode(&req, raw, max)?;
-    let events = parse(&bytes, shape)?;
-    let accepted = st.ingestor.ingest(&device, events, mode).await?;
+    let events = parse(&bytes, SHAPE)?;
+    let accepted = st.ingestor.ingest(&device, events, q.mode).await?;
     if accepted.accepted == 0 && accepted.duplicates == 0 && !accepted.rejected.is_empty() {
         return Err(crate::telemetry::IngestError::Invalid(accepted.rejected).into());
     }
@@ -130,14 +100,14 @@ async fn read_capped(mut body: web::Payload, max: usize) -> Result<web::BytesMut
 
 /// Undo `Content-Encoding: gzip`, refusing output beyond `max` (a small gzip body can
 /// inflate enormously).
-fn decode(req: &HttpRequest, raw: web::BytesMut, max: usize) -> Result<Vec<u8>, ApiError> {
+fn decode(req: &HttpRequest, raw: web::BytesMut, max: usize) -> Result<web::Bytes, ApiError> {
     let encoding = req
         .headers()
         .get(actix_web::http::header::CONTENT_ENCODING)
         .and_then(|h| h.to_str().ok())
         .map(|s| s.trim().to_ascii_lowercase());
     match encoding.as_deref() {
-        None | Some("identity") | Some("") => Ok(raw.to_vec()),
+        None | Some("identity") | Some("") => Ok(raw.freeze()),
         Some("gzip") | Some("x-gzip") => {
             let mut out = Vec::with_capacity(raw.len() * 4);
             let mut reader = flate2::read::MultiGzDecoder::new(&raw[..]).take(max as u64 + 1);
@@ -147,7 +117,7 @@ fn decode(req: &HttpRequest, raw: web::BytesMut, max: usize) -> Result<Vec<u8>, 
             if out.len() > max {
                 return Err(too_large(max));
             }
-            Ok(out)
+            Ok(out.into())
         }
         Some(other) => Err(ApiError::new(
             Code::UnsupportedMediaType,
@@ -156,15 +126,15 @@ fn decode(req: &HttpRequest, raw: web::BytesMut, max: usize) -> Result<Vec<u8>, 
     }
 }
 
-fn parse(bytes: &[u8], shape: Shape) -> Result<Vec<Result<RawEvent, SyntaxError>>, ApiError> {
+fn parse(bytes: &[u8], shape: u8) -> Result<Vec<Result<RawEvent, SyntaxError>>, ApiError> {
     let syntax = |e: SyntaxError| ApiError::invalid(e.to_string());
     Ok(match shape {
-        Shape::Single => vec![Ok(wire::parse_single(bytes).map_err(syntax)?)],
-        Shape::Array => wire::parse_array(bytes)
+        SINGLE => vec![Ok(wire::parse_single(bytes).map_err(syntax)?)],
+        NDJSON => wire::parse_ndjson(bytes),
+        _ => wire::parse_array(bytes)
             .map_err(syntax)?
             .into_iter()
             .map(Ok)
             .collect(),
-        Shape::Ndjson => wire::parse_ndjson(bytes),
     })
 }
