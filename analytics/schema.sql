@@ -133,3 +133,51 @@ CREATE OR REPLACE MACRO telemetry_in(from_ms, to_ms, dev, mname, mver, knd) AS T
       AND (mname IS NULL OR model_name = mname)
       AND (mver IS NULL OR model_version = mver)
       AND (knd IS NULL OR kind = knd);
+
+-- Optimization: uploaded models and datasets, jobs (each row holds the folded job as JSON,
+-- the same view the command side and the progress WebSocket use), registered model versions.
+CREATE TABLE IF NOT EXISTS models (
+    model_id     VARCHAR PRIMARY KEY,
+    name         VARCHAR NOT NULL,
+    sha256       VARCHAR NOT NULL,
+    size_bytes   BIGINT NOT NULL,
+    summary_json VARCHAR NOT NULL,
+    created_ms   BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS datasets (
+    dataset_id        VARCHAR PRIMARY KEY,
+    name              VARCHAR NOT NULL,
+    source            VARCHAR NOT NULL,
+    inputs_sha256     VARCHAR NOT NULL,
+    labels_sha256     VARCHAR,
+    preprocess_json   VARCHAR NOT NULL,
+    samples           BIGINT NOT NULL,
+    sample_shape_json VARCHAR NOT NULL,
+    created_ms        BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id     VARCHAR PRIMARY KEY,
+    name       VARCHAR NOT NULL,
+    status     VARCHAR NOT NULL,
+    model_id   VARCHAR NOT NULL,
+    created_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL,
+    doc_json   VARCHAR NOT NULL,
+    position   BIGINT NOT NULL            -- log position of the last event folded in
+);
+
+CREATE TABLE IF NOT EXISTS model_versions (
+    name            VARCHAR NOT NULL,
+    version         BIGINT NOT NULL,
+    job_id          VARCHAR NOT NULL,
+    technique       VARCHAR NOT NULL,
+    source_model_id VARCHAR NOT NULL,
+    sha256          VARCHAR NOT NULL,
+    size_bytes      BIGINT NOT NULL,
+    run_id          VARCHAR,
+    artifact_path   VARCHAR,
+    created_ms      BIGINT NOT NULL,
+    PRIMARY KEY (name, version)
+);

@@ -19,6 +19,9 @@ pub enum ArtifactError {
     Io(#[from] std::io::Error),
 }
 
+/// The log stream of artifact events.
+pub const ARTIFACT_STREAM: &str = "artifacts";
+
 pub struct ArtifactStore {
     root: PathBuf,
 }

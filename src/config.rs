@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::jobs::JobsConfig;
 use crate::telemetry::TelemetryConfig;
 
 pub const DEFAULT_DATA_DIR: &str = "./runledger-data";
@@ -18,6 +19,8 @@ pub struct Config {
     pub log_format: String,
     /// `[telemetry]`: ingest limits and severity rules (file only).
     pub telemetry: TelemetryConfig,
+    /// `[jobs]`: workers, upload limits, dataset presets (file only).
+    pub jobs: JobsConfig,
 }
 
 /// Settings as each layer may give them; unset fields fall through to the layer below.
@@ -28,6 +31,7 @@ pub struct Layer {
     pub bind: Option<String>,
     pub log_format: Option<String>,
     pub telemetry: Option<TelemetryConfig>,
+    pub jobs: Option<JobsConfig>,
 }
 
 impl Layer {
@@ -37,6 +41,7 @@ impl Layer {
             bind: self.bind.or(below.bind),
             log_format: self.log_format.or(below.log_format),
             telemetry: self.telemetry.or(below.telemetry),
+            jobs: self.jobs.or(below.jobs),
         }
     }
 
@@ -47,6 +52,7 @@ impl Layer {
             bind: get("RUNLEDGER_BIND"),
             log_format: get("RUNLEDGER_LOG_FORMAT"),
             telemetry: None,
+            jobs: None,
         }
     }
 }
@@ -88,6 +94,7 @@ impl Config {
             bind: l.bind.unwrap_or_else(|| DEFAULT_BIND.to_string()),
             log_format: l.log_format.unwrap_or_else(|| "text".to_string()),
             telemetry: l.telemetry.unwrap_or_default(),
+            jobs: l.jobs.unwrap_or_default(),
         }
     }
 }

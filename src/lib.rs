@@ -6,9 +6,11 @@
 pub mod api;
 pub mod artifacts;
 pub mod auth;
+pub mod blobs;
 pub mod config;
 pub mod domain;
 pub mod events;
+pub mod jobs;
 pub mod ledger;
 pub mod log;
 pub mod optimize;

@@ -82,6 +82,7 @@ fn config(common: Common, bind: Option<String>) -> anyhow::Result<Config> {
         bind,
         log_format: None,
         telemetry: None,
+        jobs: None,
     };
     Ok(Config::load(common.config.as_deref(), cli)?)
 }

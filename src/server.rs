@@ -11,7 +11,9 @@ use actix_web::{web, App, HttpServer};
 use crate::api::{self, AppState, HttpMetrics};
 use crate::artifacts::ArtifactStore;
 use crate::auth::rate_limit::RateLimits;
+use crate::blobs::BlobStore;
 use crate::config::Config;
+use crate::jobs::Jobs;
 use crate::ledger::Ledger;
 use crate::log::embedded::EmbeddedLog;
 use crate::log::SharedLog;
@@ -24,6 +26,7 @@ pub struct DataLayout {
     pub log: PathBuf,
     pub projection: PathBuf,
     pub artifacts: PathBuf,
+    pub blobs: PathBuf,
 }
 
 impl DataLayout {
@@ -32,6 +35,7 @@ impl DataLayout {
             log: data_dir.join("log"),
             projection: data_dir.join("projection.duckdb"),
             artifacts: data_dir.join("artifacts"),
+            blobs: data_dir.join("blobs"),
         }
     }
 }
@@ -56,17 +60,29 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         t.ip_burst,
     ));
     let projection = Projection::start(&layout.projection, log.clone())?;
+    let artifacts = Arc::new(ArtifactStore::open(layout.artifacts.clone())?);
+    let mut jobs_config = config.jobs.clone();
+    jobs_config
+        .datasets_dir
+        .get_or_insert_with(|| config.data_dir.join("datasets"));
+    let jobs = Jobs::start(
+        ledger.clone(),
+        Arc::new(BlobStore::open(layout.blobs.clone())?),
+        artifacts.clone(),
+        jobs_config,
+    );
     let state = web::Data::new(AppState {
         log: log.clone(),
         ledger,
         projection: projection.clone(),
         queries: Queries::new(log.clone(), projection.clone()),
-        artifacts: Arc::new(ArtifactStore::open(layout.artifacts.clone())?),
+        artifacts,
         http_metrics: Arc::new(HttpMetrics::new()?),
         started: Instant::now(),
         ingestor,
         limits: limits.clone(),
         telemetry: config.telemetry.clone(),
+        jobs,
     });
     // Forget idle rate-limit keys now and then, so the limiter's memory stays bounded.
     tokio::spawn(async move {

@@ -14,6 +14,7 @@ use actix_web::{web, HttpResponse};
 
 use crate::artifacts::ArtifactStore;
 use crate::auth::rate_limit::RateLimits;
+use crate::jobs::Jobs;
 use crate::ledger::Ledger;
 use crate::log::SharedLog;
 use crate::projection::Projection;
@@ -36,6 +37,7 @@ pub struct AppState {
     pub ingestor: Arc<Ingestor>,
     pub limits: Arc<RateLimits>,
     pub telemetry: TelemetryConfig,
+    pub jobs: Arc<Jobs>,
 }
 
 /// Every route of the server.
@@ -44,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(mlflow::configure)
         .configure(v1::configure)
         .route("/ws/telemetry", web::get().to(ws::telemetry))
+        .route("/ws/jobs/{id}", web::get().to(ws::job))
         .route("/health", web::get().to(ops::health))
         .route("/metrics", web::get().to(ops::metrics));
 }

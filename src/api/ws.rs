@@ -1,6 +1,7 @@
-//! `GET /ws/telemetry?device=&kind=`: newly committed telemetry events, filtered, as JSON text
-//! messages. Each subscriber tails the log on its own from the head at connect time, so a slow
-//! one never holds up writers; one that falls too far behind is closed.
+//! WebSocket streams. `GET /ws/telemetry?device=&kind=`: newly committed telemetry events,
+//! filtered. `GET /ws/jobs/{id}?after=`: a job's progress (a snapshot first, or everything
+//! after a position for a reconnecting client). Each subscriber tails the log on its own, so a
+//! slow one never holds up writers; one that falls too far behind is closed.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
@@ -9,7 +10,9 @@ use serde_json::json;
 
 use super::v1::error::ApiError;
 use super::AppState;
-use crate::events::{decode, Event};
+use crate::domain::job::JobView;
+use crate::events::{decode, job_stream, Event};
+use crate::jobs::messages;
 
 /// A subscriber more than this many events behind the head is dropped.
 const MAX_LAG: u64 = 100_000;
@@ -77,4 +80,108 @@ pub async fn telemetry(
         let _ = session.close(None).await;
     });
     Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobStreamQuery {
+    /// Send every message after this log position instead of a snapshot.
+    pub after: Option<u64>,
+}
+
+pub async fn job(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Payload,
+    id: web::Path<String>,
+    query: web::Query<JobStreamQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let job_id = id.into_inner();
+    let stream = job_stream(&job_id);
+    let log = st.log.clone();
+    // The job's history, folded: a late subscriber's snapshot, or the replay after `after`.
+    let mut history = Vec::new();
+    loop {
+        let batch = log
+            .read_stream(&stream, history.len() as u64, 1000)
+            .await
+            .map_err(ApiError::internal)?;
+        if batch.is_empty() {
+            break;
+        }
+        history.extend(batch);
+    }
+    let mut view: Option<JobView> = None;
+    let mut backlog = Vec::new();
+    let mut last = 0;
+    for rec in &history {
+        let event = decode(rec).map_err(ApiError::internal)?;
+        fold(&mut view, &event, rec.time_ms);
+        if let (Some(v), Some(after)) = (&view, query.after) {
+            if rec.position > after {
+                backlog.extend(messages::for_event(v, &event, rec.position));
+            }
+        }
+        last = rec.position;
+    }
+    let Some(mut view) = view else {
+        return Err(ApiError::new(
+            super::v1::error::Code::NotFound,
+            format!("No job with id '{job_id}'"),
+        ));
+    };
+    if query.after.is_none() {
+        backlog.push(messages::snapshot(&view, last));
+    }
+    let (response, mut session, mut incoming) = actix_ws::handle(&req, body)
+        .map_err(|e| ApiError::invalid(format!("not a WebSocket upgrade: {e}")))?;
+    actix_web::rt::spawn(async move {
+        let mut finished = view.status.is_finished();
+        for m in backlog {
+            if session.text(m.to_string()).await.is_err() {
+                return;
+            }
+        }
+        let mut events = log.subscribe_all(last + 1);
+        while !finished {
+            tokio::select! {
+                msg = incoming.next() => match msg {
+                    Some(Ok(actix_ws::Message::Ping(p))) if session.pong(&p).await.is_err() => return,
+                    Some(Ok(actix_ws::Message::Close(_))) | None | Some(Err(_)) => return,
+                    _ => {}
+                },
+                rec = events.next() => {
+                    let Some(Ok(rec)) = rec else { break };
+                    if rec.stream != stream {
+                        continue;
+                    }
+                    let Ok(event) = decode(&rec) else { continue };
+                    view.apply(&event, rec.time_ms);
+                    for m in messages::for_event(&view, &event, rec.position) {
+                        if session.text(m.to_string()).await.is_err() {
+                            return;
+                        }
+                    }
+                    finished = view.status.is_finished();
+                }
+            }
+        }
+        let _ = session.close(None).await;
+    });
+    Ok(response)
+}
+
+fn fold(view: &mut Option<JobView>, event: &Event, time_ms: i64) {
+    match (view.as_mut(), event) {
+        (
+            None,
+            Event::JobQueued {
+                job_id,
+                spec,
+                parent_run_id,
+            },
+        ) => *view = Some(JobView::new(job_id, spec, parent_run_id, time_ms)),
+        (Some(v), e) => v.apply(e, time_ms),
+        _ => {}
+    }
 }

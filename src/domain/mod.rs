@@ -5,6 +5,7 @@
 
 pub mod device;
 pub mod experiment;
+pub mod job;
 mod run;
 pub mod run_names;
 mod state;
@@ -14,7 +15,8 @@ pub(crate) use run::dataset_key;
 pub use state::{Experiment, Lifecycle, Run, State, RUN_NAME_TAG};
 
 use crate::events::{
-    device_stream, experiment_stream, run_stream, DatasetInput, Event, KeyValue, MetricPoint,
+    dataset_stream, device_stream, experiment_stream, job_stream, model_stream,
+    registered_model_stream, run_stream, DatasetInput, Event, JobSpec, KeyValue, MetricPoint,
 };
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -111,6 +113,33 @@ pub enum Command {
     RevokeDeviceKey {
         device_id: String,
     },
+    UploadModel {
+        model: job::ModelInfo,
+        summary: serde_json::Value,
+    },
+    RegisterDataset(job::DatasetInfo),
+    QueueJob {
+        job_id: String,
+        spec: JobSpec,
+        parent_run_id: String,
+    },
+    ClaimJob {
+        job_id: String,
+        worker: String,
+    },
+    /// A job event from the worker holding the claim.
+    JobStep {
+        worker: String,
+        event: Event,
+    },
+    CancelJob {
+        job_id: String,
+    },
+    RegisterModelVersion {
+        name: String,
+        job_id: String,
+        technique: String,
+    },
 }
 
 impl Command {
@@ -136,6 +165,13 @@ impl Command {
             Command::RotateDeviceKey { device_id, .. } | Command::RevokeDeviceKey { device_id } => {
                 device_stream(device_id)
             }
+            Command::UploadModel { model, .. } => model_stream(&model.model_id),
+            Command::RegisterDataset(d) => dataset_stream(&d.dataset_id),
+            Command::QueueJob { job_id, .. }
+            | Command::ClaimJob { job_id, .. }
+            | Command::CancelJob { job_id } => job_stream(job_id),
+            Command::JobStep { event, .. } => job_stream(event.job_id().unwrap_or_default()),
+            Command::RegisterModelVersion { name, .. } => registered_model_stream(name),
         }
     }
 
@@ -219,6 +255,21 @@ pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, DomainErro
             key_hash,
         } => device::rotate_key(state, device_id, key_hash),
         Command::RevokeDeviceKey { device_id } => device::revoke_key(state, device_id),
+        Command::UploadModel { model, summary } => job::upload_model(state, model, summary),
+        Command::RegisterDataset(d) => job::register_dataset(state, d),
+        Command::QueueJob {
+            job_id,
+            spec,
+            parent_run_id,
+        } => job::queue(state, job_id, spec, parent_run_id),
+        Command::ClaimJob { job_id, worker } => job::claim(state, job_id, worker),
+        Command::JobStep { worker, event } => job::step(state, worker, event),
+        Command::CancelJob { job_id } => job::cancel(state, job_id),
+        Command::RegisterModelVersion {
+            name,
+            job_id,
+            technique,
+        } => job::register_version(state, name, job_id, technique),
     }
 }
 

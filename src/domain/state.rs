@@ -57,6 +57,11 @@ pub struct State {
     pub devices: HashMap<String, super::device::Device>,
     /// SHA-256 of each live device key → device id.
     pub device_keys: HashMap<String, String>,
+    pub models: HashMap<String, super::job::ModelInfo>,
+    pub datasets: HashMap<String, super::job::DatasetInfo>,
+    pub jobs: HashMap<String, super::job::JobView>,
+    /// Registered model name → its latest version.
+    pub model_versions: HashMap<String, u64>,
     max_experiment_id: i64,
 }
 
@@ -219,6 +224,20 @@ impl State {
             Event::DeviceRegistered { .. }
             | Event::DeviceKeyRotated { .. }
             | Event::DeviceKeyRevoked { .. } => super::device::apply(self, event, time_ms),
+            Event::ModelUploaded { .. }
+            | Event::DatasetRegistered { .. }
+            | Event::JobQueued { .. }
+            | Event::JobClaimed { .. }
+            | Event::BaselineMeasured { .. }
+            | Event::TechniqueStarted { .. }
+            | Event::TechniqueProgressed { .. }
+            | Event::TechniqueCompleted { .. }
+            | Event::TechniqueFailed { .. }
+            | Event::RecommendationMade { .. }
+            | Event::JobCompleted { .. }
+            | Event::JobFailed { .. }
+            | Event::JobCancelled { .. }
+            | Event::ModelVersionRegistered { .. } => super::job::apply(self, event, time_ms),
             // Metric values, artifacts and telemetry live in the projection only.
             Event::MetricsLogged { .. }
             | Event::ArtifactStored { .. }

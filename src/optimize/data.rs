@@ -8,7 +8,7 @@ use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice};
 use serde::{Deserialize, Serialize};
 
 use super::error::{OptimizeError, Result};
-pub use super::npy::{read_npy_f32, read_npy_labels};
+pub use super::npy::{read_npy_f32, read_npy_labels, read_npy_shape};
 
 /// Memory layout of a 4-D image array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

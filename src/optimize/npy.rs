@@ -99,6 +99,17 @@ pub fn read_npy_labels(path: &Path) -> Result<Vec<i64>> {
     Ok(labels)
 }
 
+/// Shape of a numeric `.npy` whose data reads completely: inputs (uint8/float) or labels
+/// (integers, reported as 1-D).
+pub fn read_npy_shape(path: &Path) -> Result<Vec<u64>> {
+    match read_npy_f32(path) {
+        Ok(a) => Ok(a.shape().iter().map(|&d| d as u64).collect()),
+        Err(inputs_error) => read_npy_labels(path)
+            .map(|l| vec![l.len() as u64])
+            .map_err(|_| inputs_error),
+    }
+}
+
 fn open_npy(path: &Path) -> Result<NpyFile<BufReader<File>>> {
     let file = File::open(path).map_err(|e| OptimizeError::io(path, e))?;
     NpyFile::new(BufReader::new(file)).map_err(|e| {

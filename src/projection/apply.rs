@@ -384,7 +384,7 @@ fn apply_one(
         Event::DeviceKeyRotated { device_id, .. } => set_key_state(tx, device_id, "active", time)?,
         Event::DeviceKeyRevoked { device_id } => set_key_state(tx, device_id, "revoked", time)?,
         // Metrics, run changes and telemetry are written set-based by the caller.
-        _ => {}
+        other => super::jobs::apply(tx, other, time, position)?,
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! an event twice or skips one. Readers wait on [`Projection::wait_for`] for read-your-writes.
 
 mod apply;
+mod jobs;
 mod runs;
 pub mod schema;
 mod telemetry;

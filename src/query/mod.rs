@@ -7,6 +7,7 @@ pub mod artifacts;
 pub mod devices;
 pub mod entities;
 pub mod experiments;
+pub mod jobs;
 pub mod metrics;
 pub mod runs;
 pub mod search;

@@ -6,6 +6,7 @@ mod support;
 mod analytics;
 mod artifacts;
 mod crash;
+mod jobs;
 mod opt_common;
 mod optimize;
 mod projection;

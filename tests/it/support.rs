@@ -198,6 +198,10 @@ pub const TABLES: &[&str] = &[
     "artifacts",
     "devices",
     "telemetry",
+    "models",
+    "datasets",
+    "jobs",
+    "model_versions",
     "projection_checkpoint",
 ];
 

@@ -17,7 +17,7 @@ use crate::query::runs;
 
 const PREFIX: &str = "/api/2.0/mlflow-artifacts/artifacts/";
 /// All artifact events go to one stream: they need no validation against other state.
-const ARTIFACT_STREAM: &str = "artifacts";
+use crate::artifacts::ARTIFACT_STREAM;
 
 /// The artifact path from the raw URI, percent-decoded once and validated.
 fn path_of(req: &HttpRequest) -> Result<ArtifactPath, MlflowError> {

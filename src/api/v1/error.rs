@@ -19,6 +19,9 @@ pub enum Code {
     Unauthenticated,
     NotFound,
     AlreadyExists,
+    /// The resource is not in a state that allows the request (a finished job, a result not
+    /// there yet).
+    Conflict,
     PayloadTooLarge,
     UnsupportedMediaType,
     NotAcceptable,
@@ -33,7 +36,7 @@ impl Code {
             Code::InvalidArgument | Code::InvalidEvents => StatusCode::BAD_REQUEST,
             Code::Unauthenticated => StatusCode::UNAUTHORIZED,
             Code::NotFound => StatusCode::NOT_FOUND,
-            Code::AlreadyExists => StatusCode::CONFLICT,
+            Code::AlreadyExists | Code::Conflict => StatusCode::CONFLICT,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Code::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
@@ -78,7 +81,7 @@ impl ApiError {
         self
     }
 
-    fn internal(e: impl std::fmt::Display) -> ApiError {
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %e, "internal error");
         Self::new(Code::Internal, "internal error; see the server log")
     }
@@ -103,9 +106,8 @@ impl ResponseError for ApiError {
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         let code = match &e {
-            DomainError::InvalidParameter(_) | DomainError::InvalidState(_) => {
-                Code::InvalidArgument
-            }
+            DomainError::InvalidParameter(_) => Code::InvalidArgument,
+            DomainError::InvalidState(_) => Code::Conflict,
             DomainError::AlreadyExists(_) => Code::AlreadyExists,
             DomainError::NotFound(_) => Code::NotFound,
         };
@@ -140,6 +142,17 @@ impl From<QueryError> for ApiError {
                 .retry_after(5)
             }
             other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<crate::blobs::BlobError> for ApiError {
+    fn from(e: crate::blobs::BlobError) -> Self {
+        use crate::blobs::BlobError;
+        match e {
+            BlobError::TooLarge { .. } => ApiError::new(Code::PayloadTooLarge, e.to_string()),
+            BlobError::NotFound(_) => ApiError::new(Code::NotFound, e.to_string()),
+            BlobError::Io(_) => ApiError::internal(e),
         }
     }
 }

@@ -4,6 +4,8 @@
 pub mod analytics;
 pub mod devices;
 pub mod error;
+pub mod jobs;
+pub mod models;
 pub mod telemetry;
 
 use actix_web::web;
@@ -40,7 +42,33 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/telemetry/ndjson",
                 web::post().to(telemetry::ingest::<{ telemetry::NDJSON }>),
             )
-            .route("/analytics/{name}", web::get().to(analytics::run)),
+            .route("/analytics/{name}", web::get().to(analytics::run))
+            .route("/models", web::post().to(models::upload))
+            .route("/models/{id}", web::get().to(models::get_model))
+            .route("/datasets/files", web::post().to(models::upload_file))
+            .route("/datasets", web::post().to(models::register_dataset))
+            .route("/datasets/{id}", web::get().to(models::get_dataset))
+            .route("/jobs", web::post().to(jobs::create))
+            .route("/jobs", web::get().to(jobs::list))
+            .route("/jobs/{id}", web::get().to(jobs::get))
+            .route("/jobs/{id}/cancel", web::post().to(jobs::cancel))
+            .route(
+                "/jobs/{id}/recommendation",
+                web::get().to(jobs::recommendation),
+            )
+            .route("/jobs/{id}/recommendation", web::post().to(jobs::recompute))
+            .route(
+                "/jobs/{id}/variants/{technique}/model",
+                web::get().to(jobs::download),
+            )
+            .route(
+                "/registered-models/{name}/versions",
+                web::post().to(jobs::register_version),
+            )
+            .route(
+                "/registered-models/{name}/versions",
+                web::get().to(jobs::list_versions),
+            ),
     );
 }
 

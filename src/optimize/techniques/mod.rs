@@ -97,7 +97,8 @@ impl Technique {
         }
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Checks the parameters (ranges, block sizes, what a hybrid may prune with).
+    pub fn validate(&self) -> Result<()> {
         let arg = |name: &str, reason: String| {
             Err(OptimizeError::InvalidArgument {
                 name: name.into(),

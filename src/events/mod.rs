@@ -9,6 +9,14 @@ use uuid::Uuid;
 
 use crate::log::{NewEvent, RecordedEvent};
 
+pub mod jobs;
+mod telemetry;
+pub use jobs::{
+    dataset_stream, job_stream, model_stream, registered_model_stream, BoardEstimate, BoardTarget,
+    JobSpec, JobStatus, TechniqueSpec, VariantResult,
+};
+pub use telemetry::{FieldValue, Severity, TelemetryRecord};
+
 /// Current schema version of every event payload. Bump per type when its shape changes and
 /// add an upcaster arm in [`decode`].
 pub const SCHEMA_VERSION: u32 = 1;
@@ -166,90 +174,95 @@ pub enum Event {
         device_id: String,
         events: Vec<TelemetryRecord>,
     },
-}
-
-/// Severity of a telemetry event, derived by the configured rules.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    #[default]
-    Info,
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-/// A typed telemetry field value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum FieldValue {
-    Bool(bool),
-    Number(f64),
-    Text(String),
-}
-
-/// One validated telemetry event as recorded (server time is the envelope's).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct TelemetryRecord {
-    #[schemars(with = "String")]
-    pub event_id: Uuid,
-    /// Device time, epoch milliseconds.
-    pub ts: i64,
-    pub kind: String,
-    pub model_name: Option<String>,
-    pub model_version: Option<String>,
-    pub severity: Severity,
-    /// Sorted by name; names are snake_case. A JSON object on the wire.
-    #[serde(with = "fields_as_map")]
-    #[schemars(with = "std::collections::BTreeMap<String, FieldValue>")]
-    pub fields: Vec<(String, FieldValue)>,
-}
-
-/// Fields are kept as a sorted vector (cheap to build and scan) but written as a JSON object.
-mod fields_as_map {
-    use super::FieldValue;
-    use serde::de::{MapAccess, Visitor};
-    use serde::ser::SerializeMap;
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &[(String, FieldValue)], s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(v.len()))?;
-        for (k, val) in v {
-            map.serialize_entry(k, val)?;
-        }
-        map.end()
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Vec<(String, FieldValue)>, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Vec<(String, FieldValue)>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object of typed fields")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::with_capacity(m.size_hint().unwrap_or(4));
-                while let Some(entry) = m.next_entry::<String, FieldValue>()? {
-                    out.push(entry);
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_map(V)
-    }
+    /// An ONNX model was uploaded and validated; its bytes are stored by SHA-256.
+    ModelUploaded {
+        model_id: String,
+        name: String,
+        sha256: String,
+        size_bytes: u64,
+        /// The graph summary (inputs, outputs, parameters, MACs, operators).
+        summary: serde_json::Value,
+    },
+    /// Inputs and optional labels (`.npy`, stored by SHA-256) with their preprocessing.
+    DatasetRegistered {
+        dataset_id: String,
+        name: String,
+        /// `upload` or `preset:<name>`.
+        source: String,
+        inputs_sha256: String,
+        labels_sha256: Option<String>,
+        preprocess: serde_json::Value,
+        samples: u64,
+        sample_shape: Vec<u64>,
+    },
+    JobQueued {
+        job_id: String,
+        spec: JobSpec,
+        /// The MLflow run standing for the whole job.
+        parent_run_id: String,
+    },
+    /// A worker took the job (appended with the stream's expected version: one winner).
+    JobClaimed {
+        job_id: String,
+        worker: String,
+    },
+    /// The original model measured the way every variant is.
+    BaselineMeasured {
+        job_id: String,
+        result: VariantResult,
+    },
+    TechniqueStarted {
+        job_id: String,
+        technique: String,
+        /// The technique's child run.
+        run_id: String,
+    },
+    TechniqueProgressed {
+        job_id: String,
+        technique: String,
+        stage: String,
+        percent: f64,
+        /// From the measured rate of this technique so far.
+        eta_seconds: Option<f64>,
+        /// For the whole job, from the measured times of finished techniques.
+        job_eta_seconds: Option<f64>,
+    },
+    TechniqueCompleted {
+        job_id: String,
+        technique: String,
+        result: VariantResult,
+    },
+    TechniqueFailed {
+        job_id: String,
+        technique: String,
+        reason: String,
+    },
+    RecommendationMade {
+        job_id: String,
+        recommendation: serde_json::Value,
+    },
+    JobCompleted {
+        job_id: String,
+    },
+    JobFailed {
+        job_id: String,
+        reason: String,
+    },
+    JobCancelled {
+        job_id: String,
+    },
+    /// A job's variant became version `version` of a registered model.
+    ModelVersionRegistered {
+        name: String,
+        version: u64,
+        job_id: String,
+        technique: String,
+        source_model_id: String,
+        sha256: String,
+        size_bytes: u64,
+        run_id: Option<String>,
+        artifact_path: Option<String>,
+    },
 }
 
 impl Event {
@@ -276,6 +289,38 @@ impl Event {
             Event::DeviceKeyRotated { .. } => "DeviceKeyRotated",
             Event::DeviceKeyRevoked { .. } => "DeviceKeyRevoked",
             Event::TelemetryIngested { .. } => "TelemetryIngested",
+            Event::ModelUploaded { .. } => "ModelUploaded",
+            Event::DatasetRegistered { .. } => "DatasetRegistered",
+            Event::JobQueued { .. } => "JobQueued",
+            Event::JobClaimed { .. } => "JobClaimed",
+            Event::BaselineMeasured { .. } => "BaselineMeasured",
+            Event::TechniqueStarted { .. } => "TechniqueStarted",
+            Event::TechniqueProgressed { .. } => "TechniqueProgressed",
+            Event::TechniqueCompleted { .. } => "TechniqueCompleted",
+            Event::TechniqueFailed { .. } => "TechniqueFailed",
+            Event::RecommendationMade { .. } => "RecommendationMade",
+            Event::JobCompleted { .. } => "JobCompleted",
+            Event::JobFailed { .. } => "JobFailed",
+            Event::JobCancelled { .. } => "JobCancelled",
+            Event::ModelVersionRegistered { .. } => "ModelVersionRegistered",
+        }
+    }
+
+    /// The job a job event belongs to.
+    pub fn job_id(&self) -> Option<&str> {
+        match self {
+            Event::JobQueued { job_id, .. }
+            | Event::JobClaimed { job_id, .. }
+            | Event::BaselineMeasured { job_id, .. }
+            | Event::TechniqueStarted { job_id, .. }
+            | Event::TechniqueProgressed { job_id, .. }
+            | Event::TechniqueCompleted { job_id, .. }
+            | Event::TechniqueFailed { job_id, .. }
+            | Event::RecommendationMade { job_id, .. }
+            | Event::JobCompleted { job_id }
+            | Event::JobFailed { job_id, .. }
+            | Event::JobCancelled { job_id } => Some(job_id),
+            _ => None,
         }
     }
 

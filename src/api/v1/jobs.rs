@@ -1,0 +1,276 @@
+//! `/api/v1/jobs`: start, read, list and cancel optimization jobs; their recommendation (also
+//! recomputed under other constraints); variant downloads; registered model versions.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use tokio_util::io::ReaderStream;
+
+use super::error::{ApiError, Code};
+use super::{json_body, Pagination};
+use crate::api::AppState;
+use crate::domain::job::JobView;
+use crate::domain::Command;
+use crate::events::{BoardTarget, JobSpec, TechniqueSpec};
+use crate::jobs::worker_candidates;
+use crate::optimize::recommend::{recommend, Constraints, Goal};
+use crate::query::jobs::{self as q, JobFilter};
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateJob {
+    pub name: Option<String>,
+    pub model_id: String,
+    pub calibration_dataset_id: String,
+    /// Default: the calibration dataset.
+    pub evaluation_dataset_id: Option<String>,
+    pub techniques: Vec<TechniqueSpec>,
+    #[serde(default)]
+    pub boards: Vec<BoardTarget>,
+    /// `{min_accuracy, max_accuracy_drop (pt), max_size_bytes, max_latency_ms: {board: ms},
+    /// must_fit: [board], target_board}`.
+    #[schema(value_type = Option<Object>)]
+    pub constraints: Option<serde_json::Value>,
+    /// maximize_accuracy, minimize_size, minimize_latency or balanced (default).
+    #[schema(value_type = Option<String>)]
+    pub goal: Option<serde_json::Value>,
+    /// MLflow experiment for the job's runs (default "0").
+    pub experiment_id: Option<String>,
+}
+
+fn constraints(v: Option<serde_json::Value>) -> Result<Constraints, ApiError> {
+    v.map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| ApiError::invalid(format!("Field 'constraints': {e}")))
+        .map(Option::unwrap_or_default)
+}
+
+fn goal(v: Option<serde_json::Value>) -> Result<Goal, ApiError> {
+    v.map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| ApiError::invalid(format!("Field 'goal': {e}")))
+        .map(|g| g.unwrap_or(Goal::Balanced))
+}
+
+pub async fn create(st: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let req: CreateJob = json_body(&body)?;
+    let experiment_id = match req.experiment_id.as_deref() {
+        None => 0,
+        Some(s) => s
+            .parse()
+            .map_err(|_| ApiError::invalid(format!("Field 'experiment_id': '{s}' is not an id")))?,
+    };
+    let model_name = st
+        .ledger
+        .read(|s| s.models.get(&req.model_id).map(|m| m.name.clone()))
+        .unwrap_or_else(|| req.model_id.clone());
+    let spec = JobSpec {
+        name: req.name.unwrap_or_else(|| format!("optimize {model_name}")),
+        evaluation_dataset_id: req
+            .evaluation_dataset_id
+            .unwrap_or_else(|| req.calibration_dataset_id.clone()),
+        model_id: req.model_id,
+        calibration_dataset_id: req.calibration_dataset_id,
+        techniques: req.techniques,
+        boards: req.boards,
+        constraints: constraints(req.constraints)?,
+        goal: goal(req.goal)?,
+        experiment_id,
+        priority: 0,
+    };
+    let job_id = st.jobs.submit(spec).await?;
+    let job = st.queries.read(move |c| q::job(c, &job_id)).await?;
+    Ok(HttpResponse::Created().json(job))
+}
+
+pub async fn get(st: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    Ok(HttpResponse::Ok().json(st.queries.read(move |c| q::job(c, &id)).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListJobs {
+    /// queued, running, completed, failed or cancelled.
+    pub status: Option<String>,
+    pub model_id: Option<String>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+pub async fn list(
+    st: web::Data<AppState>,
+    query: web::Query<ListJobs>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let (limit, offset) = Pagination {
+        limit: query.limit,
+        offset: query.offset,
+    }
+    .bounds(1000)?;
+    if let Some(s) = &query.status {
+        s.parse::<crate::events::JobStatus>()
+            .map_err(|e| ApiError::invalid(format!("Parameter 'status': {e}")))?;
+    }
+    let filter = JobFilter {
+        status: query.status,
+        model_id: query.model_id,
+    };
+    let items = st
+        .queries
+        .read(move |c| q::jobs(c, &filter, limit + 1, offset))
+        .await?;
+    Ok(HttpResponse::Ok().json(super::page(items, limit, offset)))
+}
+
+pub async fn cancel(
+    st: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    st.jobs.cancel(&id, "user:anonymous").await?;
+    Ok(HttpResponse::Ok().json(st.queries.read(move |c| q::job(c, &id)).await?))
+}
+
+/// The job as folded by the projection.
+async fn job_view(st: &AppState, id: String) -> Result<JobView, ApiError> {
+    let doc = st.queries.read(move |c| q::job(c, &id)).await?;
+    serde_json::from_value(doc).map_err(ApiError::internal)
+}
+
+pub async fn recommendation(
+    st: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let job = job_view(&st, id.into_inner()).await?;
+    match job.recommendation {
+        Some(r) => Ok(HttpResponse::Ok().json(r)),
+        None => Err(ApiError::new(
+            Code::Conflict,
+            format!(
+                "Job '{}' is {} and has no recommendation yet",
+                job.job_id,
+                job.status.as_str()
+            ),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Recompute {
+    #[schema(value_type = Option<Object>)]
+    pub constraints: Option<serde_json::Value>,
+    #[schema(value_type = Option<String>)]
+    pub goal: Option<serde_json::Value>,
+}
+
+/// Recompute the recommendation over the job's measured results, without re-running it.
+pub async fn recompute(
+    st: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let req: Recompute = json_body(&body)?;
+    let (c, g) = (constraints(req.constraints)?, goal(req.goal)?);
+    let job = job_view(&st, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(recommend(&worker_candidates(&job), &c, g)))
+}
+
+/// Stream a variant (`original` is the uploaded model) as an ONNX file.
+pub async fn download(
+    st: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, technique) = path.into_inner();
+    let job = job_view(&st, id.clone()).await?;
+    let sha = if technique == "original" {
+        st.ledger
+            .read(|s| s.models.get(&job.spec.model_id).map(|m| m.sha256.clone()))
+    } else {
+        let t = job.technique(&technique).ok_or_else(|| {
+            ApiError::new(
+                Code::NotFound,
+                format!("Job '{id}' has no technique '{technique}'"),
+            )
+        })?;
+        t.result.as_ref().map(|r| r.sha256.clone())
+    };
+    let sha = sha.ok_or_else(|| {
+        ApiError::new(
+            Code::Conflict,
+            format!("Technique '{technique}' of job '{id}' has no variant (yet)"),
+        )
+    })?;
+    let path = st.jobs.blobs.path(&sha)?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| ApiError::internal(format!("variant {sha}: {e}")))?;
+    let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{id}-{technique}.onnx\""),
+        ))
+        .insert_header(("ETag", format!("\"{sha}\"")))
+        .no_chunking(len)
+        .streaming(ReaderStream::new(file)))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterVersion {
+    pub job_id: String,
+    /// The variant's key, or `original`.
+    pub technique: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Versions {
+    versions: Vec<q::ModelVersionView>,
+}
+
+pub async fn register_version(
+    st: web::Data<AppState>,
+    name: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let req: RegisterVersion = json_body(&body)?;
+    let name = name.into_inner();
+    let out = st
+        .ledger
+        .execute(
+            Command::RegisterModelVersion {
+                name: name.clone(),
+                job_id: req.job_id,
+                technique: req.technique,
+            },
+            "user:anonymous",
+        )
+        .await?;
+    let version = out.events.iter().find_map(|e| match e {
+        crate::events::Event::ModelVersionRegistered { version, .. } => Some(*version as i64),
+        _ => None,
+    });
+    let versions = st
+        .queries
+        .read(move |c| q::model_versions(c, &name))
+        .await?;
+    let v = versions
+        .into_iter()
+        .find(|v| Some(v.version) == version)
+        .ok_or_else(|| ApiError::internal("registered version not projected"))?;
+    Ok(HttpResponse::Created().json(v))
+}
+
+pub async fn list_versions(
+    st: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = name.into_inner();
+    let versions = st
+        .queries
+        .read(move |c| q::model_versions(c, &name))
+        .await?;
+    Ok(HttpResponse::Ok().json(Versions { versions }))
+}

@@ -1,0 +1,257 @@
+//! `/api/v1/models` (ONNX uploads) and `/api/v1/datasets` (`.npy` files and presets).
+//! Uploads stream to a temporary blob, are validated, and only then stored and recorded; a
+//! refused upload leaves nothing behind.
+
+use actix_web::{web, HttpResponse};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::json_body;
+use crate::api::AppState;
+use crate::blobs::{BlobStore, PendingBlob};
+use crate::domain::job::{DatasetInfo, ModelInfo};
+use crate::domain::Command;
+use crate::jobs::{presets, work};
+use crate::optimize::data::Preprocess;
+use crate::optimize::graph::summarize_proto;
+use crate::optimize::model::OnnxModel;
+use crate::query::jobs as q;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UploadModel {
+    /// A name for the model, e.g. `mnist-8`.
+    pub name: String,
+}
+
+/// Stream the request body into a pending blob of at most `limit` bytes.
+async fn receive(
+    blobs: &BlobStore,
+    mut body: web::Payload,
+    limit: u64,
+) -> Result<PendingBlob, ApiError> {
+    let mut blob = blobs.begin(limit)?;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ApiError::invalid(format!("cannot read the body: {e}")))?;
+        blob.write(&chunk)?;
+    }
+    if blob.size() == 0 {
+        return Err(ApiError::invalid("the request body is empty"));
+    }
+    Ok(blob)
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("blocking task: {e}")))?
+}
+
+pub async fn upload(
+    st: web::Data<AppState>,
+    query: web::Query<UploadModel>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let jobs = &st.jobs;
+    let blob = receive(&jobs.blobs, body, jobs.config.max_model_bytes).await?;
+    let (blob, summary) = blocking(move || {
+        let bytes = std::fs::read(blob.tmp_path())
+            .map_err(|e| ApiError::internal(format!("reading the upload: {e}")))?;
+        let invalid = |e: crate::optimize::error::OptimizeError| {
+            ApiError::invalid(format!("the body is not a usable ONNX model: {e}"))
+                .with_details(serde_json::json!({ "field": "body" }))
+        };
+        let model = OnnxModel::from_bytes(&bytes).map_err(invalid)?;
+        // Tract must be able to run it, or no technique can.
+        model.runner(1).map_err(invalid)?;
+        let summary = summarize_proto(&model.proto, None).map_err(invalid)?;
+        Ok((blob, summary))
+    })
+    .await?;
+    let size_bytes = blob.size();
+    let blobs = jobs.blobs.clone();
+    let sha256 = blocking(move || Ok(blobs.commit(blob)?)).await?;
+    let model_id = uuid::Uuid::new_v4().simple().to_string();
+    st.ledger
+        .execute(
+            Command::UploadModel {
+                model: ModelInfo {
+                    model_id: model_id.clone(),
+                    name: query.into_inner().name,
+                    sha256,
+                    size_bytes,
+                },
+                summary: serde_json::to_value(&summary).unwrap_or_default(),
+            },
+            "user:anonymous",
+        )
+        .await?;
+    let view = st.queries.read(move |c| q::model(c, &model_id)).await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+pub async fn get_model(
+    st: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    Ok(HttpResponse::Ok().json(st.queries.read(move |c| q::model(c, &id)).await?))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StoredFile {
+    pub sha256: String,
+    pub size_bytes: u64,
+    /// Samples (first axis) and the shape of one sample.
+    pub samples: u64,
+    pub sample_shape: Vec<u64>,
+}
+
+/// `POST /api/v1/datasets/files`: one `.npy` file (inputs or labels), stored by digest.
+pub async fn upload_file(
+    st: web::Data<AppState>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let jobs = &st.jobs;
+    let blob = receive(&jobs.blobs, body, jobs.config.max_dataset_bytes).await?;
+    let (blob, shape) = blocking(move || {
+        let shape = crate::optimize::data::read_npy_shape(blob.tmp_path()).map_err(|e| {
+            ApiError::invalid(format!("the body is not a usable .npy file: {e}"))
+                .with_details(serde_json::json!({ "field": "body" }))
+        })?;
+        Ok((blob, shape))
+    })
+    .await?;
+    let size_bytes = blob.size();
+    let blobs = jobs.blobs.clone();
+    let sha256 = blocking(move || Ok(blobs.commit(blob)?)).await?;
+    let (samples, sample_shape) = shape
+        .split_first()
+        .map(|(n, rest)| (*n, rest.to_vec()))
+        .unwrap_or((0, vec![]));
+    Ok(HttpResponse::Created().json(StoredFile {
+        sha256,
+        size_bytes,
+        samples,
+        sample_shape,
+    }))
+}
+
+/// Either a preset, or uploaded files with their preprocessing.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterDataset {
+    pub name: Option<String>,
+    /// mnist-calibration, mnist-evaluation, digits8x8 or photos224-calibration.
+    pub preset: Option<String>,
+    /// Digest returned by `POST /api/v1/datasets/files`.
+    pub inputs_sha256: Option<String>,
+    pub labels_sha256: Option<String>,
+    /// `{layout, channel_order, scale, mean, std}`, all optional.
+    #[schema(value_type = Option<Object>)]
+    pub preprocess: Option<serde_json::Value>,
+}
+
+pub async fn register_dataset(
+    st: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let req: RegisterDataset = json_body(&body)?;
+    let blobs = st.jobs.blobs.clone();
+    let presets_dir = st.jobs.config.datasets_dir.clone();
+    let info = blocking(move || resolve_dataset(&blobs, presets_dir.as_deref(), req)).await?;
+    let dataset_id = info.dataset_id.clone();
+    st.ledger
+        .execute(Command::RegisterDataset(info), "user:anonymous")
+        .await?;
+    let view = st.queries.read(move |c| q::dataset(c, &dataset_id)).await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+fn resolve_dataset(
+    blobs: &BlobStore,
+    presets_dir: Option<&std::path::Path>,
+    req: RegisterDataset,
+) -> Result<DatasetInfo, ApiError> {
+    let (name, source, inputs, labels, preprocess) = match (&req.preset, &req.inputs_sha256) {
+        (Some(p), None) => {
+            let preset = presets::find(p).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "Field 'preset': unknown preset '{p}' (known: {})",
+                    presets::names()
+                ))
+            })?;
+            let dir = presets_dir
+                .ok_or_else(|| ApiError::invalid("Field 'preset': no datasets directory is configured"))?;
+            let store = |file: &str| -> Result<String, ApiError> {
+                let bytes = std::fs::read(dir.join(file)).map_err(|e| {
+                    ApiError::invalid(format!(
+                        "Field 'preset': {p} needs {file} in the datasets directory: {e}"
+                    ))
+                })?;
+                Ok(blobs.put(&bytes)?)
+            };
+            let inputs = store(preset.inputs)?;
+            let labels = preset.labels.map(store).transpose()?;
+            (
+                req.name.clone().unwrap_or_else(|| p.clone()),
+                format!("preset:{p}"),
+                inputs,
+                labels,
+                (preset.preprocess)(),
+            )
+        }
+        (None, Some(inputs)) => (
+            req.name
+                .clone()
+                .ok_or_else(|| ApiError::invalid("Field 'name' is required"))?,
+            "upload".to_string(),
+            inputs.clone(),
+            req.labels_sha256.clone(),
+            req.preprocess.clone().unwrap_or_else(|| serde_json::json!({})),
+        ),
+        _ => {
+            return Err(ApiError::invalid(
+                "Give either 'preset' or 'inputs_sha256' (with optional 'labels_sha256' and 'preprocess')",
+            ))
+        }
+    };
+    serde_json::from_value::<Preprocess>(preprocess.clone())
+        .map_err(|e| ApiError::invalid(format!("Field 'preprocess': {e}")))?;
+    let path = |field: &str, sha: &str| {
+        blobs.path(sha).ok().filter(|p| p.exists()).ok_or_else(|| {
+            ApiError::new(
+                super::error::Code::NotFound,
+                format!("Field '{field}': no uploaded file {sha}"),
+            )
+        })
+    };
+    let inputs_path = path("inputs_sha256", &inputs)?;
+    let labels_path = labels
+        .as_deref()
+        .map(|l| path("labels_sha256", l))
+        .transpose()?;
+    let (samples, sample_shape) = work::inspect_npy(&inputs_path, labels_path.as_deref())
+        .map_err(|e| ApiError::invalid(format!("Field 'inputs_sha256': {e}")))?;
+    Ok(DatasetInfo {
+        dataset_id: uuid::Uuid::new_v4().simple().to_string(),
+        name,
+        source,
+        inputs_sha256: inputs,
+        labels_sha256: labels,
+        preprocess,
+        samples,
+        sample_shape,
+    })
+}
+
+pub async fn get_dataset(
+    st: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    Ok(HttpResponse::Ok().json(st.queries.read(move |c| q::dataset(c, &id)).await?))
+}
