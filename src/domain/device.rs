@@ -70,6 +70,24 @@ pub(super) fn register(state: &State, d: &NewDevice) -> Result<Vec<Event>, Domai
             )));
         }
     }
+    // A device naming a model of our registry must name one of its versions; other names
+    // (models registered elsewhere) are kept as given.
+    if let (Some(name), Some(latest)) = (
+        &d.model_name,
+        d.model_name
+            .as_ref()
+            .and_then(|n| state.model_versions.get(n)),
+    ) {
+        let version = d.model_version.as_deref().unwrap_or_default();
+        if !version
+            .parse::<u64>()
+            .is_ok_and(|v| (1..=*latest).contains(&v))
+        {
+            return Err(DomainError::invalid(format!(
+                "Field 'model_version': registered model '{name}' has versions 1 to {latest}, not '{version}'"
+            )));
+        }
+    }
     if let Some(run_id) = &d.run_id {
         if state.run(run_id).is_none() {
             return Err(DomainError::invalid(format!(

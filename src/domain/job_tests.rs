@@ -225,3 +225,36 @@ fn versions_count_up_with_lineage() {
     }
     assert!(matches!(reg(&mut s, "nope"), Err(DomainError::NotFound(_))));
 }
+
+#[test]
+fn devices_name_registered_versions() {
+    use crate::domain::device::NewDevice;
+    let mut s = given();
+    run(&mut s, claim("n/1")).unwrap();
+    run(&mut s, step("n/1", completed("fp16"))).unwrap();
+    run(
+        &mut s,
+        Command::RegisterModelVersion {
+            name: "edge".into(),
+            job_id: "j".into(),
+            technique: "fp16".into(),
+        },
+    )
+    .unwrap();
+    let device = |id: &str, model: &str, version: &str| {
+        Command::RegisterDevice(NewDevice {
+            device_id: id.into(),
+            name: id.into(),
+            tags: vec![],
+            model_name: Some(model.into()),
+            model_version: Some(version.into()),
+            run_id: None,
+            key_hash: id.into(),
+        })
+    };
+    run(&mut s, device("d1", "edge", "1")).unwrap();
+    let e = run(&mut s, device("d2", "edge", "2")).unwrap_err();
+    assert!(e.to_string().contains("model_version"), "{e}");
+    // A model not in this registry is taken as given.
+    run(&mut s, device("d3", "elsewhere", "v7")).unwrap();
+}
