@@ -13,42 +13,8 @@ use runledger::optimize::graph::summarize;
 use runledger::optimize::model::OnnxModel;
 use runledger::optimize::techniques::{apply, Technique};
 
-/// The technique named on the command line with its parameters applied.
-fn technique(a: &OptimizeArgs) -> anyhow::Result<Technique> {
-    let mut t: Technique = a.technique.parse()?;
-    let pruning = |p: &mut Technique| match p {
-        Technique::PruneUnstructured { sparsity } => {
-            if let Some(s) = a.sparsity {
-                *sparsity = s;
-            }
-        }
-        Technique::PruneStructured { fraction } => {
-            if let Some(f) = a.fraction {
-                *fraction = f;
-            }
-        }
-        _ => {}
-    };
-    match &mut t {
-        Technique::Int4Weight { block } => {
-            if let Some(b) = a.block {
-                *block = b;
-            }
-        }
-        Technique::Hybrid { prune } => {
-            // `--sparsity` alone picks unstructured pruning for the hybrid.
-            if a.sparsity.is_some() && a.fraction.is_none() {
-                **prune = Technique::PruneUnstructured { sparsity: 0.5 };
-            }
-            pruning(prune);
-        }
-        other => pruning(other),
-    }
-    Ok(t)
-}
-
 pub fn optimize_cmd(a: OptimizeArgs) -> anyhow::Result<()> {
-    let t = technique(&a)?;
+    let t = Technique::with_params(&a.technique, a.sparsity, a.fraction, a.block)?;
     let model = OnnxModel::load(&a.model)?;
     let shape = model.input_shape()?;
     let calibration = load_dataset(

@@ -38,10 +38,8 @@ pub async fn telemetry(
     actix_web::rt::spawn(async move {
         loop {
             tokio::select! {
-                msg = incoming.next() => match msg {
-                    Some(Ok(actix_ws::Message::Ping(p))) if session.pong(&p).await.is_err() => return,
-                    Some(Ok(actix_ws::Message::Close(_))) | None | Some(Err(_)) => return,
-                    _ => {}
+                msg = incoming.next() => if client_gone(msg, &mut session).await {
+                    return;
                 },
                 rec = events.next() => {
                     let Some(Ok(rec)) = rec else { break };
@@ -145,10 +143,8 @@ pub async fn job(
         let mut events = log.subscribe_all(last + 1);
         while !finished {
             tokio::select! {
-                msg = incoming.next() => match msg {
-                    Some(Ok(actix_ws::Message::Ping(p))) if session.pong(&p).await.is_err() => return,
-                    Some(Ok(actix_ws::Message::Close(_))) | None | Some(Err(_)) => return,
-                    _ => {}
+                msg = incoming.next() => if client_gone(msg, &mut session).await {
+                    return;
                 },
                 rec = events.next() => {
                     let Some(Ok(rec)) = rec else { break };
@@ -169,6 +165,18 @@ pub async fn job(
         let _ = session.close(None).await;
     });
     Ok(response)
+}
+
+/// Answers a client's ping; `true` once the client closed or the connection failed.
+async fn client_gone(
+    msg: Option<Result<actix_ws::Message, actix_ws::ProtocolError>>,
+    session: &mut actix_ws::Session,
+) -> bool {
+    match msg {
+        Some(Ok(actix_ws::Message::Ping(p))) => session.pong(&p).await.is_err(),
+        Some(Ok(actix_ws::Message::Close(_))) | None | Some(Err(_)) => true,
+        _ => false,
+    }
 }
 
 fn fold(view: &mut Option<JobView>, event: &Event, time_ms: i64) {

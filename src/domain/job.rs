@@ -11,6 +11,7 @@ mod view;
 pub use view::{JobView, TechniqueStatus, TechniqueView};
 
 use super::{DomainError, State};
+pub use crate::events::DatasetInfo;
 use crate::events::{Event, JobSpec, JobStatus, TechniqueSpec};
 use crate::optimize::boards;
 use crate::optimize::techniques::Technique;
@@ -27,51 +28,10 @@ pub struct ModelInfo {
     pub size_bytes: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct DatasetInfo {
-    pub dataset_id: String,
-    pub name: String,
-    pub source: String,
-    pub inputs_sha256: String,
-    pub labels_sha256: Option<String>,
-    #[schema(value_type = Object)]
-    pub preprocess: serde_json::Value,
-    pub samples: u64,
-    pub sample_shape: Vec<u64>,
-}
-
 /// The engine technique a spec names, with its parameters checked.
 pub fn technique_of(spec: &TechniqueSpec) -> Result<Technique, String> {
-    let mut t: Technique = spec.name.parse().map_err(|e| format!("{e}"))?;
-    let prune = |t: &mut Technique| match t {
-        Technique::PruneUnstructured { sparsity } => {
-            if let Some(s) = spec.sparsity {
-                *sparsity = s;
-            }
-        }
-        Technique::PruneStructured { fraction } => {
-            if let Some(f) = spec.fraction {
-                *fraction = f;
-            }
-        }
-        _ => {}
-    };
-    match &mut t {
-        Technique::Int4Weight { block } => {
-            if let Some(b) = spec.block {
-                *block = b;
-            }
-        }
-        Technique::Hybrid { prune: inner } => {
-            if spec.sparsity.is_some() && spec.fraction.is_none() {
-                **inner = Technique::PruneUnstructured { sparsity: 0.5 };
-            }
-            prune(inner);
-        }
-        other => prune(other),
-    }
-    t.validate().map_err(|e| e.to_string())?;
-    Ok(t)
+    Technique::with_params(&spec.name, spec.sparsity, spec.fraction, spec.block)
+        .map_err(|e| e.to_string())
 }
 
 /// Checks a job spec against what exists; names the offending field.
@@ -191,16 +151,7 @@ pub(super) fn register_dataset(state: &State, d: &DatasetInfo) -> Result<Vec<Eve
             d.dataset_id
         )));
     }
-    Ok(vec![Event::DatasetRegistered {
-        dataset_id: d.dataset_id.clone(),
-        name: d.name.clone(),
-        source: d.source.clone(),
-        inputs_sha256: d.inputs_sha256.clone(),
-        labels_sha256: d.labels_sha256.clone(),
-        preprocess: d.preprocess.clone(),
-        samples: d.samples,
-        sample_shape: d.sample_shape.clone(),
-    }])
+    Ok(vec![Event::DatasetRegistered(d.clone())])
 }
 
 pub(super) fn queue(
@@ -293,15 +244,11 @@ pub(super) fn step(state: &State, worker: &str, event: &Event) -> Result<Vec<Eve
                 "Technique '{technique}' of job '{job_id}' already finished"
             )))
         }
-        Event::BaselineMeasured { .. }
-        | Event::TechniqueStarted { .. }
-        | Event::TechniqueProgressed { .. }
-        | Event::TechniqueCompleted { .. }
-        | Event::TechniqueFailed { .. }
-        | Event::RecommendationMade { .. }
-        | Event::JobCompleted { .. }
-        | Event::JobFailed { .. } => Ok(vec![event.clone()]),
-        _ => Err(DomainError::invalid("not a job step")),
+        // Queuing, claiming and cancelling have commands of their own.
+        Event::JobQueued { .. } | Event::JobClaimed { .. } | Event::JobCancelled { .. } => {
+            Err(DomainError::invalid("not a job step"))
+        }
+        _ => Ok(vec![event.clone()]),
     }
 }
 
@@ -385,29 +332,8 @@ pub(super) fn apply(state: &mut State, event: &Event, time_ms: i64) {
                 },
             );
         }
-        Event::DatasetRegistered {
-            dataset_id,
-            name,
-            source,
-            inputs_sha256,
-            labels_sha256,
-            preprocess,
-            samples,
-            sample_shape,
-        } => {
-            state.datasets.insert(
-                dataset_id.clone(),
-                DatasetInfo {
-                    dataset_id: dataset_id.clone(),
-                    name: name.clone(),
-                    source: source.clone(),
-                    inputs_sha256: inputs_sha256.clone(),
-                    labels_sha256: labels_sha256.clone(),
-                    preprocess: preprocess.clone(),
-                    samples: *samples,
-                    sample_shape: sample_shape.clone(),
-                },
-            );
+        Event::DatasetRegistered(d) => {
+            state.datasets.insert(d.dataset_id.clone(), d.clone());
         }
         Event::JobQueued {
             job_id,

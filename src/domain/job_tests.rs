@@ -61,7 +61,7 @@ fn given() -> State {
             size_bytes: 10,
             summary: serde_json::json!({}),
         },
-        Event::DatasetRegistered {
+        Event::DatasetRegistered(DatasetInfo {
             dataset_id: "d".into(),
             name: "d".into(),
             source: "upload".into(),
@@ -70,7 +70,7 @@ fn given() -> State {
             preprocess: serde_json::json!({}),
             samples: 1,
             sample_shape: vec![1],
-        },
+        }),
     ];
     for e in &events {
         apply(&mut s, e, 1);

@@ -225,7 +225,7 @@ impl State {
             | Event::DeviceKeyRotated { .. }
             | Event::DeviceKeyRevoked { .. } => super::device::apply(self, event, time_ms),
             Event::ModelUploaded { .. }
-            | Event::DatasetRegistered { .. }
+            | Event::DatasetRegistered(_)
             | Event::JobQueued { .. }
             | Event::JobClaimed { .. }
             | Event::BaselineMeasured { .. }

@@ -6,6 +6,21 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// Inputs and optional labels (`.npy`, stored by SHA-256) with their preprocessing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]
+pub struct DatasetInfo {
+    pub dataset_id: String,
+    pub name: String,
+    /// `upload` or `preset:<name>`.
+    pub source: String,
+    pub inputs_sha256: String,
+    pub labels_sha256: Option<String>,
+    #[schema(value_type = Object)]
+    pub preprocess: serde_json::Value,
+    pub samples: u64,
+    pub sample_shape: Vec<u64>,
+}
+
 /// One technique to try, with its parameters; `label` tells two runs of one technique apart.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

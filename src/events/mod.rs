@@ -13,7 +13,7 @@ pub mod jobs;
 mod telemetry;
 pub use jobs::{
     dataset_stream, job_stream, model_stream, registered_model_stream, BoardEstimate, BoardTarget,
-    JobSpec, JobStatus, TechniqueSpec, VariantResult,
+    DatasetInfo, JobSpec, JobStatus, TechniqueSpec, VariantResult,
 };
 pub use telemetry::{FieldValue, Severity, TelemetryRecord};
 
@@ -183,18 +183,8 @@ pub enum Event {
         /// The graph summary (inputs, outputs, parameters, MACs, operators).
         summary: serde_json::Value,
     },
-    /// Inputs and optional labels (`.npy`, stored by SHA-256) with their preprocessing.
-    DatasetRegistered {
-        dataset_id: String,
-        name: String,
-        /// `upload` or `preset:<name>`.
-        source: String,
-        inputs_sha256: String,
-        labels_sha256: Option<String>,
-        preprocess: serde_json::Value,
-        samples: u64,
-        sample_shape: Vec<u64>,
-    },
+    /// Inputs and optional labels with their preprocessing (same JSON as a struct variant).
+    DatasetRegistered(DatasetInfo),
     JobQueued {
         job_id: String,
         spec: JobSpec,
@@ -290,7 +280,7 @@ impl Event {
             Event::DeviceKeyRevoked { .. } => "DeviceKeyRevoked",
             Event::TelemetryIngested { .. } => "TelemetryIngested",
             Event::ModelUploaded { .. } => "ModelUploaded",
-            Event::DatasetRegistered { .. } => "DatasetRegistered",
+            Event::DatasetRegistered(_) => "DatasetRegistered",
             Event::JobQueued { .. } => "JobQueued",
             Event::JobClaimed { .. } => "JobClaimed",
             Event::BaselineMeasured { .. } => "BaselineMeasured",

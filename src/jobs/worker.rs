@@ -373,8 +373,6 @@ async fn run_technique(
     });
     let started = Instant::now();
     let mut throttle = Throttle::new(Duration::from_millis(jobs.config.progress_interval_ms));
-    // Some techniques restart their count per phase; the reported share never goes back.
-    let mut done = 0.0f64;
     loop {
         tokio::select! {
             res = &mut handle => {
@@ -382,8 +380,7 @@ async fn run_technique(
             }
             Some(p) = rx.recv() => {
                 let elapsed = started.elapsed();
-                done = done.max(f64::from(p.fraction));
-                let fraction = done;
+                let fraction = f64::from(p.fraction);
                 if !throttle.admit(elapsed, &p.stage, fraction) {
                     continue;
                 }

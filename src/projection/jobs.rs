@@ -37,28 +37,19 @@ pub fn apply(
                     time
                 ])?;
         }
-        Event::DatasetRegistered {
-            dataset_id,
-            name,
-            source,
-            inputs_sha256,
-            labels_sha256,
-            preprocess,
-            samples,
-            sample_shape,
-        } => {
+        Event::DatasetRegistered(d) => {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )?
             .execute(params![
-                dataset_id,
-                name,
-                source,
-                inputs_sha256,
-                labels_sha256,
-                json(preprocess),
-                *samples as i64,
-                json(sample_shape),
+                d.dataset_id,
+                d.name,
+                d.source,
+                d.inputs_sha256,
+                d.labels_sha256,
+                json(&d.preprocess),
+                d.samples as i64,
+                json(&d.sample_shape),
                 time
             ])?;
         }

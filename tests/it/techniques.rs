@@ -301,3 +301,38 @@ fn squeezenet_regression_floors() -> Result<()> {
     )?;
     Ok(())
 }
+
+/// Progress starts at 0, ends at 1 and never goes back, also across the phases of int8-static
+/// (calibration, then the graph) and of the hybrids (pruning, then int8-static).
+#[test]
+fn progress_only_moves_forward() -> Result<()> {
+    let model = OnnxModel::load(&model_path("mnist-8.onnx"))?;
+    let calib = mnist(
+        "mnist_calib_images_u8.npy",
+        "mnist_calib_labels_u8.npy",
+        0..50,
+    )?;
+    for t in [
+        "int8-weight",
+        "int8-static",
+        "fp16",
+        "int4-weight",
+        "prune-unstructured",
+        "prune-structured",
+        "hybrid",
+    ] {
+        let mut seen: Vec<(String, f32)> = Vec::new();
+        apply(&model, &t.parse()?, &calib, &mut |p| {
+            seen.push((p.stage, p.fraction));
+            ControlFlow::Continue(())
+        })?;
+        let fractions: Vec<f32> = seen.iter().map(|(_, f)| *f).collect();
+        assert_eq!(fractions.first(), Some(&0.0), "{t}: {seen:?}");
+        assert_eq!(fractions.last(), Some(&1.0), "{t}: {seen:?}");
+        assert!(
+            fractions.windows(2).all(|w| w[0] <= w[1]),
+            "{t} went back: {seen:?}"
+        );
+    }
+    Ok(())
+}

@@ -57,6 +57,16 @@ REFERENCE_MLFLOW = os.environ.get("RUNLEDGER_TEST_REFERENCE_MLFLOW", "") in ("1"
 LISTEN_RE = re.compile(r"listening on (http://\S+)")
 
 
+def shared_data() -> Path:
+    """The project's shared test data (models, datasets): `RUNLEDGER_TEST_DATA`, else beside
+    the repository."""
+    repo = Path(__file__).resolve().parents[2]
+    for d in (os.environ.get("RUNLEDGER_TEST_DATA"), repo.parent / "shared" / "data", "/work/shared/data"):
+        if d and Path(d).exists():
+            return Path(d)
+    raise AssertionError("test data shared/data not found: set RUNLEDGER_TEST_DATA")
+
+
 def _default_bin() -> str:
     target = os.environ.get("CARGO_TARGET_DIR") or "target"
     return str(Path(target) / "release" / "runledger")

@@ -7,28 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 
 import aiohttp
 import mlflow
 import requests
 
-REPO = Path(__file__).resolve().parents[2]
+from conftest import shared_data
+
 TECHNIQUES = ["int8-static", "fp16", "prune-unstructured"]
 BOARDS = ["rpi4", "stm32h743"]
 PROGRESS_KEYS = {"type", "job_id", "position", "current_technique", "overall_progress", "metrics"}
 
 
-def _data() -> Path:
-    for d in (os.environ.get("RUNLEDGER_TEST_DATA"), REPO.parent / "shared" / "data", "/work/shared/data"):
-        if d and Path(d).exists():
-            return Path(d)
-    raise AssertionError("test data shared/data not found: set RUNLEDGER_TEST_DATA")
-
-
 def _upload_file(api, name):
-    r = requests.post(f"{api}/datasets/files", data=(_data() / "datasets" / name).read_bytes(), timeout=60)
+    r = requests.post(f"{api}/datasets/files", data=(shared_data() / "datasets" / name).read_bytes(), timeout=60)
     assert r.status_code == 201, r.text
     return r.json()["sha256"]
 
@@ -50,7 +43,7 @@ def _start_job(server):
     model = requests.post(
         f"{api}/models",
         params={"name": "mnist-8"},
-        data=(_data() / "models" / "mnist-8.onnx").read_bytes(),
+        data=(shared_data() / "models" / "mnist-8.onnx").read_bytes(),
         timeout=60,
     )
     assert model.status_code == 201, model.text

@@ -13,17 +13,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from conftest import shared_data
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = os.environ.get("RUNLEDGER_BIN") or str(
     Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target") / "release" / "runledger"
 )
-
-
-def _data() -> Path:
-    for d in (os.environ.get("RUNLEDGER_TEST_DATA"), REPO.parent / "shared" / "data", "/work/shared/data"):
-        if d and Path(d).exists():
-            return Path(d)
-    raise AssertionError("test data shared/data not found: set RUNLEDGER_TEST_DATA")
 
 
 def _top1(model: Path, images: np.ndarray) -> np.ndarray:
@@ -39,7 +34,7 @@ def _top1(model: Path, images: np.ndarray) -> np.ndarray:
     ["int8-weight", "int8-static", "fp16", "int4-weight", "prune-unstructured", "prune-structured"],
 )
 def test_variant_runs_in_onnx_runtime(technique, tmp_path):
-    data = _data()
+    data = shared_data()
     spec = tmp_path / "pre.json"
     spec.write_text(json.dumps({"scale": 1 / 255}))
     out = tmp_path / f"{technique}.onnx"

@@ -94,6 +94,12 @@ pub fn static_quant(
     data: &Dataset,
     rep: &mut Reporter,
 ) -> Result<ModelProto> {
+    // Calibration runs the model over the data; rewriting the graph is quick.
+    let outer = rep.span();
+    rep.set_phase(outer, 0.0, 0.8);
     let ranges = calibrate::calibrate(&model, method, data, rep)?;
-    qgraph::build(model, &ranges, rep)
+    rep.set_phase(outer, 0.8, 1.0);
+    let out = qgraph::build(model, &ranges, rep);
+    rep.set_span(outer.0, outer.1);
+    out
 }

@@ -82,6 +82,13 @@ impl<'a> Reporter<'a> {
     pub fn set_span(&mut self, from: f32, to: f32) {
         self.span = (from, to);
     }
+
+    /// Maps the next phase onto `[from, to]` (shares in [0, 1]) of `outer`, a span saved with
+    /// [`span`](Self::span), so a technique of several phases keeps its progress moving forward.
+    pub fn set_phase(&mut self, outer: (f32, f32), from: f32, to: f32) {
+        let at = |f: f32| outer.0 + (outer.1 - outer.0) * f;
+        self.span = (at(from), at(to));
+    }
 }
 
 impl Technique {
@@ -131,6 +138,36 @@ impl Technique {
             },
             _ => Ok(()),
         }
+    }
+}
+
+impl Technique {
+    /// Technique `name` (see [`FromStr`]) with the parameters given; the others keep their
+    /// defaults. For `hybrid`, `sparsity` alone picks unstructured pruning. Checked.
+    pub fn with_params(
+        name: &str,
+        sparsity: Option<f32>,
+        fraction: Option<f32>,
+        block: Option<usize>,
+    ) -> Result<Technique> {
+        let mut t: Technique = name.parse()?;
+        let prune = |p: &mut Technique| match p {
+            Technique::PruneUnstructured { sparsity: s } => *s = sparsity.unwrap_or(*s),
+            Technique::PruneStructured { fraction: f } => *f = fraction.unwrap_or(*f),
+            _ => {}
+        };
+        match &mut t {
+            Technique::Int4Weight { block: b } => *b = block.unwrap_or(*b),
+            Technique::Hybrid { prune: inner } => {
+                if sparsity.is_some() && fraction.is_none() {
+                    **inner = Technique::PruneUnstructured { sparsity: 0.5 };
+                }
+                prune(inner);
+            }
+            other => prune(other),
+        }
+        t.validate()?;
+        Ok(t)
     }
 }
 

@@ -53,9 +53,8 @@ pub fn run(
     let groups = groups_in_order(layers);
     let outer = rep.span();
     for (gi, group) in groups.iter().enumerate() {
-        let lo = outer.0 + (outer.1 - outer.0) * gi as f32 / groups.len() as f32;
-        let hi = outer.0 + (outer.1 - outer.0) * (gi + 1) as f32 / groups.len() as f32;
-        rep.set_span(lo, hi);
+        let share = 1.0 / groups.len() as f32;
+        rep.set_phase(outer, gi as f32 * share, (gi + 1) as f32 * share);
         let input = layers[group[0]].input.clone();
         let names = vec![input.clone()];
         let tap_hat = Tap::new(model, &names, &shape)?;

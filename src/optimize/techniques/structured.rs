@@ -198,7 +198,8 @@ pub fn prune(
     let mut consumers: Vec<usize> = consumer_segments.keys().copied().collect();
     consumers.sort_unstable();
     let cons_layers: Vec<Layer> = consumers.iter().map(|&i| found[i].clone()).collect();
-    rep.set_span(0.0, 0.3);
+    let outer = rep.span();
+    rep.set_phase(outer, 0.0, 0.3);
     let hs: Vec<Hessian> = hessian::collect(
         &model,
         &cons_layers,
@@ -286,7 +287,7 @@ pub fn prune(
                 (li, cols)
             })
             .collect();
-    rep.set_span(0.3, 0.95);
+    rep.set_phase(outer, 0.3, 0.95);
     sequential::run(
         &mut model,
         &float,
@@ -326,7 +327,7 @@ pub fn prune(
             sequential::set_layer_bias(m, layer, &nb).map(|_| ())
         },
     )?;
-    rep.set_span(0.95, 1.0);
+    rep.set_phase(outer, 0.95, 1.0);
     // Physically remove the zeroed rows and columns.
     for (li, layer) in found.iter().enumerate() {
         rep.report(
@@ -359,7 +360,7 @@ pub fn prune(
         l2.bias = proto::graph(&model)?.node[layer.node].input.get(2).cloned();
         sequential::set_layer_bias(&mut model, &l2, &b)?;
     }
-    rep.set_span(0.0, 1.0);
+    rep.set_span(outer.0, outer.1);
     // Shapes changed: drop stale shape annotations of intermediate tensors.
     proto::graph_mut(&mut model)?.value_info.clear();
     Ok(model)

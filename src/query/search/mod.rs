@@ -67,7 +67,9 @@
 //!   Python's `int()` accepts); standard or URL-safe base64, padded or not. Offset 0 is accepted.
 
 mod experiments;
+mod order;
 mod parse;
+mod scan;
 mod sql;
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Hand-written scanner + recursive-descent parser for MLflow filter and `order_by` strings.
+//! Recursive-descent parser (over the scanner in `scan.rs`) for MLflow filter and `order_by` strings.
 //!
 //! ```text
 //! filter     := ws* [ clause ( ws+ AND ws+ clause )* ] ws*
@@ -14,6 +14,7 @@
 //! The parser is purely syntactic: entity types, keys and operator/value compatibility are checked
 //! by the compiler in `sql.rs`, which knows whether it is searching runs or experiments.
 
+use super::scan::{is_key_char, is_word_char, is_word_start, Ctx, Scanner};
 use super::{shorten, SearchError};
 
 /// A comparison operator.
@@ -179,133 +180,7 @@ pub(crate) fn parse_order_by(entry: &str) -> Result<(Ident, bool), SearchError> 
     Ok((ident, ascending))
 }
 
-#[derive(Clone, Copy)]
-enum Ctx {
-    Filter,
-    OrderBy,
-}
-
-struct Scanner<'a> {
-    src: &'a str,
-    pos: usize,
-    ctx: Ctx,
-}
-
-fn is_word_start(c: char) -> bool {
-    c.is_alphabetic() || c == '_'
-}
-
-fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
-}
-
-fn is_key_char(c: char) -> bool {
-    is_word_char(c) || c == '.'
-}
-
-impl<'a> Scanner<'a> {
-    fn new(src: &'a str, ctx: Ctx) -> Self {
-        Scanner { src, pos: 0, ctx }
-    }
-
-    fn rest(&self) -> &'a str {
-        &self.src[self.pos..]
-    }
-
-    fn peek(&self) -> Option<char> {
-        self.rest().chars().next()
-    }
-
-    fn peek_nth(&self, n: usize) -> Option<char> {
-        self.rest().chars().nth(n)
-    }
-
-    fn bump(&mut self) -> Option<char> {
-        let c = self.peek()?;
-        self.pos += c.len_utf8();
-        Some(c)
-    }
-
-    fn at_end(&self) -> bool {
-        self.pos >= self.src.len()
-    }
-
-    fn skip_ws(&mut self) {
-        while self.peek().is_some_and(char::is_whitespace) {
-            self.bump();
-        }
-    }
-
-    fn take_while(&mut self, f: impl Fn(char) -> bool) -> &'a str {
-        let start = self.pos;
-        while self.peek().is_some_and(&f) {
-            self.bump();
-        }
-        &self.src[start..self.pos]
-    }
-
-    /// A maximal `[letter_][letter digit _]*` run, or `None` (nothing consumed).
-    fn word(&mut self) -> Option<&'a str> {
-        if self.peek().is_some_and(is_word_start) {
-            Some(self.take_while(is_word_char))
-        } else {
-            None
-        }
-    }
-
-    /// What follows the cursor, shortened, for messages.
-    fn snippet(&self) -> String {
-        let rest = self.rest();
-        if rest.is_empty() {
-            "end of input".to_string()
-        } else {
-            shorten(rest, 20)
-        }
-    }
-
-    fn err(&self, detail: &str) -> SearchError {
-        self.err_at(self.pos, detail)
-    }
-
-    fn err_at(&self, pos: usize, detail: &str) -> SearchError {
-        let col = self.src[..pos].chars().count() + 1;
-        match self.ctx {
-            Ctx::Filter => SearchError::InvalidFilter(format!(
-                "Invalid filter '{}': {detail} (at character {col})",
-                self.src
-            )),
-            Ctx::OrderBy => SearchError::InvalidOrderBy(format!(
-                "Invalid order_by clause '{}': {detail} (at character {col})",
-                self.src
-            )),
-        }
-    }
-
-    /// A string quoted with the character under the cursor; a doubled quote is one quote.
-    fn quoted(&mut self) -> Result<String, SearchError> {
-        let start = self.pos;
-        let Some(q) = self.bump() else {
-            return Err(self.err("expected a quoted string"));
-        };
-        let mut out = String::new();
-        loop {
-            match self.bump() {
-                None => {
-                    return Err(self.err_at(start, &format!("unterminated {q}-quoted string")));
-                }
-                Some(c) if c == q => {
-                    if self.peek() == Some(q) {
-                        self.bump();
-                        out.push(q);
-                    } else {
-                        return Ok(out);
-                    }
-                }
-                Some(c) => out.push(c),
-            }
-        }
-    }
-
+impl Scanner<'_> {
     fn ident(&mut self) -> Result<Ident, SearchError> {
         let start = self.pos;
         let first = match self.peek() {
