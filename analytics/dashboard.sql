@@ -8,21 +8,21 @@ SELECT (ts_ms // 3600000) * 3600000                   AS bucket_start_ms,
        count(*)                                       AS events,
        count(*) FILTER (WHERE severity = 'critical')  AS critical,
        avg(b_is_drowsy::INTEGER)                      AS drowsy_rate
-FROM telemetry_in($from, $to, $device, $model_name, $model_version, $kind)
+FROM telemetry_in($tenant, $from, $to, $device, $model_name, $model_version, $kind)
 GROUP BY ALL
 ORDER BY bucket_start_ms;
 
 -- section: top_devices
 SELECT device_id, count(*) AS events,
        count(*) FILTER (WHERE severity = 'critical') AS critical
-FROM telemetry_in($from, $to, $device, $model_name, $model_version, $kind)
+FROM telemetry_in($tenant, $from, $to, $device, $model_name, $model_version, $kind)
 GROUP BY device_id
 ORDER BY events DESC, device_id
 LIMIT 10;
 
 -- section: recent_critical
 SELECT event_id, device_id, ts_ms, received_ms, kind, model_version, COLUMNS('^[nbs]_')
-FROM telemetry_in($from, $to, $device, $model_name, $model_version, $kind)
+FROM telemetry_in($tenant, $from, $to, $device, $model_name, $model_version, $kind)
 WHERE severity = 'critical'
 ORDER BY received_ms DESC, position DESC, event_id
 LIMIT 20;
@@ -30,4 +30,5 @@ LIMIT 20;
 -- section: ingest
 SELECT count(*) FILTER (WHERE received_ms >= $now_ms - 60000) / 60.0 AS events_per_second_last_minute,
        max(received_ms)                                             AS last_received_ms
-FROM telemetry;
+FROM telemetry
+WHERE tenant_id = $tenant;

@@ -8,6 +8,7 @@ WITH seen AS (
            count(*) FILTER (WHERE received_ms >= $now_ms - 3600000)  AS events_last_hour,
            count(*)                                                  AS events
     FROM telemetry
+    WHERE tenant_id = $tenant
     GROUP BY device_id
 )
 SELECT d.device_id, d.name, d.model_name, d.model_version, d.key_state,
@@ -16,5 +17,5 @@ SELECT d.device_id, d.name, d.model_name, d.model_version, d.key_state,
        coalesce(s.events_last_hour, 0) / 60.0                   AS events_per_minute,
        s.last_seen_ms IS NULL OR s.last_seen_ms < $now_ms - $silent_after_ms AS silent
 FROM devices d LEFT JOIN seen s USING (device_id)
-WHERE $device IS NULL OR d.device_id = $device
+WHERE d.tenant_id = $tenant AND ($device IS NULL OR d.device_id = $device)
 ORDER BY silent DESC, s.last_seen_ms NULLS FIRST, d.device_id;

@@ -10,6 +10,6 @@ SELECT (ts_ms // $bucket_ms) * $bucket_ms                                   AS b
        count(*) FILTER (WHERE severity = 'critical')                        AS critical,
        avg(b_is_drowsy::INTEGER)                                            AS drowsy_rate,
        avg(COLUMNS('^n_(.*)$'))                                             AS 'mean_\1'
-FROM telemetry_in($from, $to, $device, $model_name, $model_version, $kind)
+FROM telemetry_in($tenant, $from, $to, $device, $model_name, $model_version, $kind)
 GROUP BY ALL
 ORDER BY bucket_start_ms, group_key;

@@ -10,12 +10,12 @@ WITH field AS (
            count(*) FILTER (WHERE severity = 'critical')  AS critical,
            avg(b_is_drowsy::INTEGER)                      AS drowsy_rate,
            avg(COLUMNS('^n_(.*)$'))                       AS 'field_mean_\1'
-    FROM telemetry_in($from, $to, $device, $model_name, $model_version, $kind)
+    FROM telemetry_in($tenant, $from, $to, $device, $model_name, $model_version, $kind)
     GROUP BY model_name, model_version
 ),
 source AS (
     SELECT model_name, model_version, min(run_id) AS run_id
-    FROM devices WHERE run_id IS NOT NULL
+    FROM devices WHERE tenant_id = $tenant AND run_id IS NOT NULL
     GROUP BY model_name, model_version
 ),
 offline AS (

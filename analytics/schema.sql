@@ -6,8 +6,16 @@ CREATE TABLE IF NOT EXISTS projection_checkpoint (
     position BIGINT NOT NULL        -- next log position to apply
 );
 
+-- Which version of this file built the tables (a CRC of it); another one means rebuild.
+CREATE TABLE IF NOT EXISTS projection_meta (
+    key   VARCHAR PRIMARY KEY,
+    value VARCHAR NOT NULL
+);
+
+-- Every entity row carries its tenant; every query filters on it.
 CREATE TABLE IF NOT EXISTS experiments (
     experiment_id     BIGINT PRIMARY KEY,
+    tenant_id         VARCHAR NOT NULL,
     name              VARCHAR NOT NULL,
     artifact_location VARCHAR NOT NULL,
     lifecycle_stage   VARCHAR NOT NULL,   -- 'active' | 'deleted'
@@ -92,6 +100,7 @@ CREATE TABLE IF NOT EXISTS artifacts (
 
 CREATE TABLE IF NOT EXISTS devices (
     device_id      VARCHAR PRIMARY KEY,
+    tenant_id      VARCHAR NOT NULL,
     name           VARCHAR NOT NULL,
     tags_json      VARCHAR NOT NULL,         -- [{"key":..,"value":..}]
     model_name     VARCHAR,
@@ -107,6 +116,7 @@ CREATE TABLE IF NOT EXISTS devices (
 -- so dashboards aggregate plain columns.
 CREATE TABLE IF NOT EXISTS telemetry (
     position      BIGINT NOT NULL,           -- log position of its TelemetryIngested event
+    tenant_id     VARCHAR NOT NULL,
     event_id      VARCHAR NOT NULL,
     device_id     VARCHAR NOT NULL,
     ts_ms         BIGINT NOT NULL,           -- device time
@@ -126,9 +136,10 @@ CREATE TABLE IF NOT EXISTS telemetry (
 );
 
 -- The telemetry rows the analytics parameters select; every named query reads through it.
-CREATE OR REPLACE MACRO telemetry_in(from_ms, to_ms, dev, mname, mver, knd) AS TABLE
+CREATE OR REPLACE MACRO telemetry_in(tenant, from_ms, to_ms, dev, mname, mver, knd) AS TABLE
     SELECT * FROM telemetry
-    WHERE ts_ms >= from_ms AND ts_ms < to_ms
+    WHERE tenant_id = tenant
+      AND ts_ms >= from_ms AND ts_ms < to_ms
       AND (dev IS NULL OR device_id = dev)
       AND (mname IS NULL OR model_name = mname)
       AND (mver IS NULL OR model_version = mver)
@@ -138,6 +149,7 @@ CREATE OR REPLACE MACRO telemetry_in(from_ms, to_ms, dev, mname, mver, knd) AS T
 -- the same view the command side and the progress WebSocket use), registered model versions.
 CREATE TABLE IF NOT EXISTS models (
     model_id     VARCHAR PRIMARY KEY,
+    tenant_id    VARCHAR NOT NULL,
     name         VARCHAR NOT NULL,
     sha256       VARCHAR NOT NULL,
     size_bytes   BIGINT NOT NULL,
@@ -147,6 +159,7 @@ CREATE TABLE IF NOT EXISTS models (
 
 CREATE TABLE IF NOT EXISTS datasets (
     dataset_id        VARCHAR PRIMARY KEY,
+    tenant_id         VARCHAR NOT NULL,
     name              VARCHAR NOT NULL,
     source            VARCHAR NOT NULL,
     inputs_sha256     VARCHAR NOT NULL,
@@ -159,6 +172,7 @@ CREATE TABLE IF NOT EXISTS datasets (
 
 CREATE TABLE IF NOT EXISTS jobs (
     job_id     VARCHAR PRIMARY KEY,
+    tenant_id  VARCHAR NOT NULL,
     name       VARCHAR NOT NULL,
     status     VARCHAR NOT NULL,
     model_id   VARCHAR NOT NULL,
@@ -169,6 +183,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 
 CREATE TABLE IF NOT EXISTS model_versions (
+    tenant_id       VARCHAR NOT NULL,
     name            VARCHAR NOT NULL,
     version         BIGINT NOT NULL,
     job_id          VARCHAR NOT NULL,
@@ -179,5 +194,5 @@ CREATE TABLE IF NOT EXISTS model_versions (
     run_id          VARCHAR,
     artifact_path   VARCHAR,
     created_ms      BIGINT NOT NULL,
-    PRIMARY KEY (name, version)
+    PRIMARY KEY (tenant_id, name, version)
 );

@@ -15,11 +15,11 @@ SELECT count(*)                                        AS events,
        avg(b_is_drowsy::INTEGER)                       AS drowsy_rate,
        min(ts_ms)                                      AS first_ts_ms,
        max(ts_ms)                                      AS last_ts_ms
-FROM telemetry_in($from, $to, $device, $model_name, $model_version, $kind);
+FROM telemetry_in($tenant, $from, $to, $device, $model_name, $model_version, $kind);
 
 -- section: kinds
 SELECT kind, count(*) AS events
-FROM telemetry_in($from, $to, $device, $model_name, $model_version, $kind)
+FROM telemetry_in($tenant, $from, $to, $device, $model_name, $model_version, $kind)
 GROUP BY kind
 ORDER BY events DESC, kind;
 
@@ -33,7 +33,7 @@ SELECT substr(field, 3)            AS field,
        reservoir_quantile(value, 0.95, 32768)  AS p95,
        reservoir_quantile(value, 0.99, 32768)  AS p99
 FROM (
-    UNPIVOT (SELECT COLUMNS('^n_') FROM telemetry_in($from, $to, $device, $model_name, $model_version, $kind))
+    UNPIVOT (SELECT COLUMNS('^n_') FROM telemetry_in($tenant, $from, $to, $device, $model_name, $model_version, $kind))
     ON COLUMNS(*) INTO NAME field VALUE value
 )
 GROUP BY field

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::auth::{AuthConfig, AuthMode};
 use crate::jobs::JobsConfig;
 use crate::telemetry::TelemetryConfig;
 
@@ -21,6 +22,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// `[jobs]`: workers, upload limits, dataset presets (file only).
     pub jobs: JobsConfig,
+    /// `[auth]`: token keys, limits; `mode` also from `--auth` / `RUNLEDGER_AUTH`.
+    pub auth: AuthConfig,
 }
 
 /// Settings as each layer may give them; unset fields fall through to the layer below.
@@ -32,6 +35,10 @@ pub struct Layer {
     pub log_format: Option<String>,
     pub telemetry: Option<TelemetryConfig>,
     pub jobs: Option<JobsConfig>,
+    pub auth: Option<AuthConfig>,
+    /// `--auth` / `RUNLEDGER_AUTH`, over `[auth] mode`.
+    #[serde(skip)]
+    pub auth_mode: Option<AuthMode>,
 }
 
 impl Layer {
@@ -42,17 +49,20 @@ impl Layer {
             log_format: self.log_format.or(below.log_format),
             telemetry: self.telemetry.or(below.telemetry),
             jobs: self.jobs.or(below.jobs),
+            auth: self.auth.or(below.auth),
+            auth_mode: self.auth_mode.or(below.auth_mode),
         }
     }
 
-    /// `RUNLEDGER_DATA_DIR`, `RUNLEDGER_BIND`, `RUNLEDGER_LOG_FORMAT`.
+    /// `RUNLEDGER_DATA_DIR`, `RUNLEDGER_BIND`, `RUNLEDGER_LOG_FORMAT`, `RUNLEDGER_AUTH`.
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Layer {
+        use clap::ValueEnum;
         Layer {
             data_dir: get("RUNLEDGER_DATA_DIR").map(PathBuf::from),
             bind: get("RUNLEDGER_BIND"),
             log_format: get("RUNLEDGER_LOG_FORMAT"),
-            telemetry: None,
-            jobs: None,
+            auth_mode: get("RUNLEDGER_AUTH").and_then(|m| AuthMode::from_str(&m, true).ok()),
+            ..Layer::default()
         }
     }
 }
@@ -95,6 +105,13 @@ impl Config {
             log_format: l.log_format.unwrap_or_else(|| "text".to_string()),
             telemetry: l.telemetry.unwrap_or_default(),
             jobs: l.jobs.unwrap_or_default(),
+            auth: {
+                let mut auth = l.auth.unwrap_or_default();
+                if let Some(mode) = l.auth_mode {
+                    auth.mode = mode;
+                }
+                auth
+            },
         }
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use tokio::sync::Mutex;
 
-use crate::domain::{self, Command, DomainError, State};
+use crate::domain::{self, Caller, Command, DomainError, State};
 use crate::events::{self, decode, Event};
 use crate::log::{AppendResult, ExpectedVersion, LogError, Position, SharedLog};
 
@@ -89,8 +89,28 @@ impl Ledger {
             stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             names: Mutex::new(()),
         });
+        ledger.ensure_default_tenant().await?;
         ledger.ensure_default_experiment().await?;
         Ok(ledger)
+    }
+
+    /// The tenant of a fresh install (and of everything recorded before tenancy existed). It
+    /// belongs to the installation's owner, so it has every feature.
+    async fn ensure_default_tenant(&self) -> Result<(), LedgerError> {
+        use crate::events::{TenantInfo, Tier, DEFAULT_TENANT};
+        if self.read(|s| s.tenants.contains_key(DEFAULT_TENANT)) {
+            return Ok(());
+        }
+        let command = Command::CreateTenant(TenantInfo {
+            tenant_id: DEFAULT_TENANT.to_string(),
+            name: "Default".to_string(),
+            tier: Tier::Enterprise,
+        });
+        match self.execute(command, &Caller::bootstrap()).await {
+            // Another node created it first; it arrives through replay.
+            Ok(_) | Err(LedgerError::Log(LogError::WrongExpectedVersion { .. })) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn ensure_default_experiment(&self) -> Result<(), LedgerError> {
@@ -110,6 +130,7 @@ impl Ledger {
             name: DEFAULT_EXPERIMENT_NAME.to_string(),
             artifact_location: default_artifact_location(DEFAULT_EXPERIMENT_ID),
             tags: vec![],
+            tenant: crate::events::DEFAULT_TENANT.to_string(),
         };
         let stream = events::experiment_stream(DEFAULT_EXPERIMENT_ID);
         let time = now_ms();
@@ -141,9 +162,9 @@ impl Ledger {
         f(&self.state.read())
     }
 
-    /// Decide, append durably, apply. Returns once the events are durable.
-    pub async fn execute(&self, command: Command, actor: &str) -> Result<Outcome, LedgerError> {
-        let _names = if command.touches_experiment_names() {
+    /// Authorize, decide, append durably, apply. Returns once the events are durable.
+    pub async fn execute(&self, command: Command, caller: &Caller) -> Result<Outcome, LedgerError> {
+        let _names = if command.needs_global_order() {
             Some(self.names.lock().await)
         } else {
             None
@@ -151,7 +172,10 @@ impl Ledger {
         let stream = self.read(|s| command.stream(s));
         let _stream_lock = self.stripes[stripe(&stream)].lock().await;
 
-        let events = self.read(|s| domain::decide(s, &command))?;
+        let events = self.read(|s| {
+            domain::authorize(s, caller, &command)?;
+            domain::decide(s, &command)
+        })?;
         if events.is_empty() {
             return Ok(Outcome {
                 events,
@@ -165,7 +189,7 @@ impl Ledger {
         let time = now_ms();
         let new = events
             .iter()
-            .map(|e| e.clone().into_new(actor, time))
+            .map(|e| e.clone().into_new(&caller.actor, time))
             .collect();
         let appended = self.log.append(&stream, expected, new).await?;
         {

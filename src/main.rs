@@ -38,6 +38,9 @@ enum Command {
         /// Address to listen on. Default 127.0.0.1:5000.
         #[arg(long)]
         bind: Option<String>,
+        /// `disabled` turns authentication off for local single-user use (loopback only).
+        #[arg(long, value_enum)]
+        auth: Option<runledger::auth::AuthMode>,
     },
     /// Rebuild the DuckDB projection from the event log.
     Replay {
@@ -76,26 +79,29 @@ fn init_tracing(format: &str) {
     }
 }
 
-fn config(common: Common, bind: Option<String>) -> anyhow::Result<Config> {
+fn config(
+    common: Common,
+    bind: Option<String>,
+    auth_mode: Option<runledger::auth::AuthMode>,
+) -> anyhow::Result<Config> {
     let cli = Layer {
         data_dir: common.data_dir,
         bind,
-        log_format: None,
-        telemetry: None,
-        jobs: None,
+        auth_mode,
+        ..Layer::default()
     };
     Ok(Config::load(common.config.as_deref(), cli)?)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { common, bind } => {
-            let config = config(common, bind)?;
+        Command::Serve { common, bind, auth } => {
+            let config = config(common, bind, auth)?;
             init_tracing(&config.log_format);
             runledger::server::serve(config).await
         }
         Command::Replay { common, .. } => {
-            let config = config(common, None)?;
+            let config = config(common, None, None)?;
             init_tracing(&config.log_format);
             let n = runledger::server::rebuild(config).await?;
             println!("projection rebuilt from {n} events");

@@ -11,6 +11,7 @@ use actix_web::{web, App, HttpServer};
 use crate::api::{self, AppState, HttpMetrics};
 use crate::artifacts::ArtifactStore;
 use crate::auth::rate_limit::RateLimits;
+use crate::auth::{bootstrap, AuthMode, Authenticator};
 use crate::blobs::BlobStore;
 use crate::config::Config;
 use crate::jobs::Jobs;
@@ -45,8 +46,30 @@ pub async fn open_log(layout: &DataLayout) -> anyhow::Result<SharedLog> {
     Ok(log)
 }
 
+/// `--auth disabled` is for one user on one machine: refuse it on an address others can reach.
+fn check_auth_mode(config: &Config) -> anyhow::Result<()> {
+    if config.auth.mode == AuthMode::Enabled {
+        return Ok(());
+    }
+    let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&config.bind)
+        .map_err(|e| anyhow::anyhow!("cannot resolve bind address {}: {e}", config.bind))?
+        .collect();
+    if addrs.is_empty() || addrs.iter().any(|a| !a.ip().is_loopback()) {
+        anyhow::bail!(
+            "--auth disabled is only allowed on a loopback address (127.0.0.1, ::1); {} is reachable from other machines",
+            config.bind
+        );
+    }
+    tracing::warn!(
+        "AUTHENTICATION IS DISABLED: every request acts as the administrator of the default tenant. For local single-user use only."
+    );
+    eprintln!("WARNING: authentication is disabled (--auth disabled); every request is the administrator.");
+    Ok(())
+}
+
 /// Run the server until SIGINT/SIGTERM; prints `RunLedger listening on http://ADDR` once bound.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    check_auth_mode(&config)?;
     let layout = DataLayout::new(&config.data_dir);
     let log = open_log(&layout).await?;
     let dedupe = DedupeIndex::new(config.telemetry.dedupe_window);
@@ -58,6 +81,26 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         t.device_burst,
         t.ip_rate,
         t.ip_burst,
+    ));
+    let auth = Arc::new(Authenticator::new(
+        &config.auth,
+        &config.data_dir,
+        ledger.clone(),
+    )?);
+    let first_token = if config.auth.mode == AuthMode::Enabled {
+        let password = std::env::var("RUNLEDGER_ADMIN_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty());
+        bootstrap::first_admin(&ledger, password.as_deref()).await?
+    } else {
+        None
+    };
+    let a = &config.auth;
+    let api_limits = Arc::new(RateLimits::new(
+        a.token_rate,
+        a.token_burst,
+        a.ip_rate,
+        a.ip_burst,
     ));
     let projection = Projection::start(&layout.projection, log.clone())?;
     let artifacts = Arc::new(ArtifactStore::open(layout.artifacts.clone())?);
@@ -81,6 +124,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         started: Instant::now(),
         ingestor,
         limits: limits.clone(),
+        api_limits: api_limits.clone(),
+        auth,
+        auth_config: config.auth.clone(),
         telemetry: config.telemetry.clone(),
         jobs,
     });
@@ -90,6 +136,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         loop {
             tick.tick().await;
             limits.forget_idle();
+            api_limits.forget_idle();
         }
     });
 
@@ -97,6 +144,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_state.clone())
+            .wrap(actix_web::middleware::from_fn(api::auth::guard))
             .wrap_fn(|req, srv| {
                 let start = Instant::now();
                 let state = req.app_data::<web::Data<AppState>>().cloned();
@@ -125,6 +173,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let addrs: Vec<SocketAddr> = server.addrs();
     let server = server.run();
+    if let Some(token) = first_token {
+        // Printed, never logged: the one time the first administrator's token is shown.
+        println!(
+            "RunLedger created the administrator 'admin'. Its token is shown only this once:\nRunLedger admin token: {token}"
+        );
+    }
     for a in &addrs {
         // Tests and scripts wait for this exact line.
         println!("RunLedger listening on http://{a}");

@@ -21,6 +21,9 @@ pub enum ErrorCode {
     InvalidState,
     BadRequest,
     EndpointNotFound,
+    Unauthenticated,
+    PermissionDenied,
+    RequestLimitExceeded,
     TemporarilyUnavailable,
     InternalError,
 }
@@ -35,6 +38,9 @@ impl ErrorCode {
             // that can never succeed must not look transient.
             | ErrorCode::InvalidState => StatusCode::BAD_REQUEST,
             ErrorCode::ResourceDoesNotExist | ErrorCode::EndpointNotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
+            ErrorCode::RequestLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -87,6 +93,9 @@ impl From<DomainError> for MlflowError {
             DomainError::AlreadyExists(_) => ErrorCode::ResourceAlreadyExists,
             DomainError::NotFound(_) => ErrorCode::ResourceDoesNotExist,
             DomainError::InvalidState(_) => ErrorCode::InvalidState,
+            DomainError::Forbidden(_)
+            | DomainError::NotInTier(_)
+            | DomainError::QuotaExceeded(_) => ErrorCode::PermissionDenied,
         };
         MlflowError::new(code, e.to_string())
     }

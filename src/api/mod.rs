@@ -1,6 +1,7 @@
 //! HTTP surfaces: `mlflow/` (MLflow's wire format) and operations (`/health`, `/metrics`).
 //! Handlers parse, call the ledger or queries, and map; errors map in `error`.
 
+pub mod auth;
 pub mod error;
 pub mod mlflow;
 mod ops;
@@ -14,6 +15,7 @@ use actix_web::{web, HttpResponse};
 
 use crate::artifacts::ArtifactStore;
 use crate::auth::rate_limit::RateLimits;
+use crate::auth::{AuthConfig, Authenticator};
 use crate::jobs::Jobs;
 use crate::ledger::Ledger;
 use crate::log::SharedLog;
@@ -35,7 +37,12 @@ pub struct AppState {
     pub http_metrics: Arc<HttpMetrics>,
     pub started: Instant,
     pub ingestor: Arc<Ingestor>,
+    /// Telemetry ingest limits: per device key and per IP.
     pub limits: Arc<RateLimits>,
+    /// Every other route: per token and per IP.
+    pub api_limits: Arc<RateLimits>,
+    pub auth: Arc<Authenticator>,
+    pub auth_config: AuthConfig,
     pub telemetry: TelemetryConfig,
     pub jobs: Arc<Jobs>,
 }

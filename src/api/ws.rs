@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::v1::error::ApiError;
 use super::AppState;
+use crate::auth::Principal;
 use crate::domain::job::JobView;
 use crate::events::{decode, job_stream, Event};
 use crate::jobs::messages;
@@ -27,12 +28,14 @@ pub struct TelemetryFilter {
 pub async fn telemetry(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
     body: web::Payload,
     filter: web::Query<TelemetryFilter>,
 ) -> Result<HttpResponse, ApiError> {
     let (response, mut session, mut incoming) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::invalid(format!("not a WebSocket upgrade: {e}")))?;
     let filter = filter.into_inner();
+    let tenant = p.tenant().to_string();
     let log = st.log.clone();
     let mut events = log.subscribe_all(log.head());
     actix_web::rt::spawn(async move {
@@ -55,10 +58,11 @@ pub async fn telemetry(
                             .await;
                         return;
                     }
-                    let Ok(Event::TelemetryIngested { device_id, events: records }) = decode(&rec) else {
+                    let Ok(Event::TelemetryIngested { device_id, events: records, tenant: owner }) = decode(&rec) else {
                         continue;
                     };
-                    if filter.device.as_ref().is_some_and(|d| *d != device_id) {
+                    // Only the subscriber's tenant, whatever the filter names.
+                    if owner != tenant || filter.device.as_ref().is_some_and(|d| *d != device_id) {
                         continue;
                     }
                     for e in records.iter().filter(|e| filter.kind.as_ref().is_none_or(|k| *k == e.kind)) {
@@ -90,6 +94,7 @@ pub struct JobStreamQuery {
 pub async fn job(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
     body: web::Payload,
     id: web::Path<String>,
     query: web::Query<JobStreamQuery>,
@@ -122,7 +127,8 @@ pub async fn job(
         }
         last = rec.position;
     }
-    let Some(mut view) = view else {
+    // Another tenant's job reads as a missing one.
+    let Some(mut view) = view.filter(|v| v.tenant == p.tenant()) else {
         return Err(ApiError::new(
             super::v1::error::Code::NotFound,
             format!("No job with id '{job_id}'"),
@@ -187,8 +193,9 @@ fn fold(view: &mut Option<JobView>, event: &Event, time_ms: i64) {
                 job_id,
                 spec,
                 parent_run_id,
+                tenant,
             },
-        ) => *view = Some(JobView::new(job_id, spec, parent_run_id, time_ms)),
+        ) => *view = Some(JobView::new(job_id, spec, parent_run_id, tenant, time_ms)),
         (Some(v), e) => v.apply(e, time_ms),
         _ => {}
     }

@@ -16,6 +16,7 @@ pub struct Device {
     pub model_name: Option<String>,
     pub model_version: Option<String>,
     pub run_id: Option<String>,
+    pub tenant: String,
     /// `None` once revoked.
     pub key_hash: Option<String>,
     pub created_ms: i64,
@@ -30,6 +31,7 @@ pub struct NewDevice {
     pub model_version: Option<String>,
     pub run_id: Option<String>,
     pub key_hash: String,
+    pub tenant: String,
 }
 
 pub(super) fn register(state: &State, d: &NewDevice) -> Result<Vec<Event>, DomainError> {
@@ -76,7 +78,7 @@ pub(super) fn register(state: &State, d: &NewDevice) -> Result<Vec<Event>, Domai
         &d.model_name,
         d.model_name
             .as_ref()
-            .and_then(|n| state.model_versions.get(n)),
+            .and_then(|n| state.model_versions.get(&(d.tenant.clone(), n.clone()))),
     ) {
         let version = d.model_version.as_deref().unwrap_or_default();
         if !version
@@ -89,7 +91,7 @@ pub(super) fn register(state: &State, d: &NewDevice) -> Result<Vec<Event>, Domai
         }
     }
     if let Some(run_id) = &d.run_id {
-        if state.run(run_id).is_none() {
+        if state.run_tenant(run_id) != Some(d.tenant.as_str()) {
             return Err(DomainError::invalid(format!(
                 "Field 'run_id': no tracking run with id '{run_id}'"
             )));
@@ -103,6 +105,7 @@ pub(super) fn register(state: &State, d: &NewDevice) -> Result<Vec<Event>, Domai
         model_version: d.model_version.clone(),
         run_id: d.run_id.clone(),
         key_hash: d.key_hash.clone(),
+        tenant: d.tenant.clone(),
     }])
 }
 
@@ -133,7 +136,11 @@ fn get<'a>(state: &'a State, device_id: &str) -> Result<&'a Device, DomainError>
     state
         .devices
         .get(device_id)
-        .ok_or_else(|| DomainError::NotFound(format!("No device with id '{device_id}'")))
+        .ok_or_else(|| not_found(device_id))
+}
+
+pub fn not_found(device_id: &str) -> DomainError {
+    DomainError::NotFound(format!("No device with id '{device_id}'"))
 }
 
 /// Fold a device event into the state, keeping the key-hash index in step.
@@ -147,6 +154,7 @@ pub(super) fn apply(state: &mut State, event: &Event, time_ms: i64) {
             model_version,
             run_id,
             key_hash,
+            tenant,
         } => {
             state
                 .device_keys
@@ -160,6 +168,7 @@ pub(super) fn apply(state: &mut State, event: &Event, time_ms: i64) {
                     model_name: model_name.clone(),
                     model_version: model_version.clone(),
                     run_id: run_id.clone(),
+                    tenant: tenant.clone(),
                     key_hash: Some(key_hash.clone()),
                     created_ms: time_ms,
                 },
@@ -205,6 +214,7 @@ mod tests {
             model_version: Some("3".into()),
             run_id: None,
             key_hash: hash.into(),
+            tenant: "default".into(),
         }
     }
 

@@ -15,10 +15,12 @@ pub fn default_artifact_location(experiment_id: i64) -> String {
     format!("mlflow-artifacts:/{experiment_id}")
 }
 
+pub fn not_found(id: i64) -> DomainError {
+    DomainError::NotFound(format!("No Experiment with id={id} exists"))
+}
+
 pub(super) fn get(state: &State, id: i64) -> Result<&Experiment, DomainError> {
-    state
-        .experiment(id)
-        .ok_or_else(|| DomainError::NotFound(format!("No Experiment with id={id} exists")))
+    state.experiment(id).ok_or_else(|| not_found(id))
 }
 
 fn get_active(state: &State, id: i64) -> Result<&Experiment, DomainError> {
@@ -31,8 +33,8 @@ fn get_active(state: &State, id: i64) -> Result<&Experiment, DomainError> {
     Ok(e)
 }
 
-fn check_name_free(state: &State, name: &str) -> Result<(), DomainError> {
-    if state.names.contains_key(name) {
+fn check_name_free(state: &State, tenant: &str, name: &str) -> Result<(), DomainError> {
+    if state.experiment_named(tenant, name).is_some() {
         return Err(DomainError::AlreadyExists(format!(
             "Experiment '{name}' already exists."
         )));
@@ -47,12 +49,13 @@ fn validate_tag(key: &str, value: &str) -> Result<(), DomainError> {
 
 pub(super) fn create(
     state: &State,
+    tenant: &str,
     name: &str,
     artifact_location: Option<&str>,
     tags: &[KeyValue],
 ) -> Result<Vec<Event>, DomainError> {
     validate_experiment_name(name)?;
-    check_name_free(state, name)?;
+    check_name_free(state, tenant, name)?;
     for t in tags {
         validate_tag(&t.key, &t.value)?;
     }
@@ -66,6 +69,7 @@ pub(super) fn create(
         name: name.to_string(),
         artifact_location,
         tags: tags.to_vec(),
+        tenant: tenant.to_string(),
     }])
 }
 
@@ -80,7 +84,7 @@ pub(super) fn rename(state: &State, id: i64, new_name: &str) -> Result<Vec<Event
     if e.name == new_name {
         return Ok(vec![]);
     }
-    check_name_free(state, new_name)?;
+    check_name_free(state, &e.tenant, new_name)?;
     Ok(vec![Event::ExperimentRenamed {
         experiment_id: id,
         new_name: new_name.to_string(),

@@ -26,6 +26,11 @@ pub struct ModelInfo {
     pub name: String,
     pub sha256: String,
     pub size_bytes: u64,
+    pub tenant: String,
+}
+
+pub fn not_found(job_id: &str) -> DomainError {
+    DomainError::NotFound(format!("No job with id '{job_id}'"))
 }
 
 /// The engine technique a spec names, with its parameters checked.
@@ -35,13 +40,17 @@ pub fn technique_of(spec: &TechniqueSpec) -> Result<Technique, String> {
 }
 
 /// Checks a job spec against what exists; names the offending field.
-pub fn validate_spec(state: &State, spec: &JobSpec) -> Result<(), DomainError> {
+pub fn validate_spec(state: &State, tenant: &str, spec: &JobSpec) -> Result<(), DomainError> {
     if spec.name.trim().is_empty() || spec.name.len() > MAX_NAME_LEN {
         return Err(DomainError::invalid(format!(
             "Field 'name' must be 1 to {MAX_NAME_LEN} characters"
         )));
     }
-    if !state.models.contains_key(&spec.model_id) {
+    if !state
+        .models
+        .get(&spec.model_id)
+        .is_some_and(|m| m.tenant == tenant)
+    {
         return Err(DomainError::NotFound(format!(
             "Field 'model_id': no model with id '{}'",
             spec.model_id
@@ -51,7 +60,7 @@ pub fn validate_spec(state: &State, spec: &JobSpec) -> Result<(), DomainError> {
         ("calibration_dataset_id", &spec.calibration_dataset_id),
         ("evaluation_dataset_id", &spec.evaluation_dataset_id),
     ] {
-        if !state.datasets.contains_key(id) {
+        if !state.datasets.get(id).is_some_and(|d| d.tenant == tenant) {
             return Err(DomainError::NotFound(format!(
                 "Field '{field}': no dataset with id '{id}'"
             )));
@@ -105,7 +114,10 @@ pub fn validate_spec(state: &State, spec: &JobSpec) -> Result<(), DomainError> {
             }
         }
     }
-    if state.experiment(spec.experiment_id).is_none() {
+    if !state
+        .experiment(spec.experiment_id)
+        .is_some_and(|e| e.tenant == tenant)
+    {
         return Err(DomainError::NotFound(format!(
             "Field 'experiment_id': no experiment with id {}",
             spec.experiment_id
@@ -130,12 +142,14 @@ pub(super) fn upload_model(
             m.model_id
         )));
     }
+    super::tier::check_model_size(state, &m.tenant, m.size_bytes)?;
     Ok(vec![Event::ModelUploaded {
         model_id: m.model_id.clone(),
         name: m.name.clone(),
         sha256: m.sha256.clone(),
         size_bytes: m.size_bytes,
         summary: summary.clone(),
+        tenant: m.tenant.clone(),
     }])
 }
 
@@ -156,17 +170,20 @@ pub(super) fn register_dataset(state: &State, d: &DatasetInfo) -> Result<Vec<Eve
 
 pub(super) fn queue(
     state: &State,
+    tenant: &str,
     job_id: &str,
     spec: &JobSpec,
     parent_run_id: &str,
+    now_ms: i64,
 ) -> Result<Vec<Event>, DomainError> {
     if state.jobs.contains_key(job_id) {
         return Err(DomainError::AlreadyExists(format!(
             "Job '{job_id}' already exists"
         )));
     }
-    validate_spec(state, spec)?;
-    if state.run(parent_run_id).is_none() {
+    validate_spec(state, tenant, spec)?;
+    super::tier::check_job(state, tenant, &spec.techniques, now_ms)?;
+    if state.run_tenant(parent_run_id) != Some(tenant) {
         return Err(DomainError::NotFound(format!(
             "No run with id '{parent_run_id}'"
         )));
@@ -175,14 +192,12 @@ pub(super) fn queue(
         job_id: job_id.to_string(),
         spec: spec.clone(),
         parent_run_id: parent_run_id.to_string(),
+        tenant: tenant.to_string(),
     }])
 }
 
 fn job<'a>(state: &'a State, job_id: &str) -> Result<&'a JobView, DomainError> {
-    state
-        .jobs
-        .get(job_id)
-        .ok_or_else(|| DomainError::NotFound(format!("No job with id '{job_id}'")))
+    state.jobs.get(job_id).ok_or_else(|| not_found(job_id))
 }
 
 /// A worker claims a queued job, or re-claims a running one its node held before a restart
@@ -271,6 +286,7 @@ pub(super) fn cancel(state: &State, job_id: &str) -> Result<Vec<Event>, DomainEr
 /// The next version of registered model `name`, pointing at a finished variant of a job.
 pub(super) fn register_version(
     state: &State,
+    tenant: &str,
     name: &str,
     job_id: &str,
     technique: &str,
@@ -298,7 +314,8 @@ pub(super) fn register_version(
             "Technique '{technique}' of job '{job_id}' has no result to register"
         ))
     })?;
-    let version = state.model_versions.get(name).map_or(0, |v| *v) + 1;
+    let key = (tenant.to_string(), name.to_string());
+    let version = state.model_versions.get(&key).map_or(0, |v| *v) + 1;
     Ok(vec![Event::ModelVersionRegistered {
         name: name.to_string(),
         version,
@@ -309,6 +326,7 @@ pub(super) fn register_version(
         size_bytes: result.size_bytes,
         run_id,
         artifact_path: result.artifact_path.clone(),
+        tenant: tenant.to_string(),
     }])
 }
 
@@ -320,6 +338,7 @@ pub(super) fn apply(state: &mut State, event: &Event, time_ms: i64) {
             name,
             sha256,
             size_bytes,
+            tenant,
             ..
         } => {
             state.models.insert(
@@ -329,6 +348,7 @@ pub(super) fn apply(state: &mut State, event: &Event, time_ms: i64) {
                     name: name.clone(),
                     sha256: sha256.clone(),
                     size_bytes: *size_bytes,
+                    tenant: tenant.clone(),
                 },
             );
         }
@@ -339,14 +359,28 @@ pub(super) fn apply(state: &mut State, event: &Event, time_ms: i64) {
             job_id,
             spec,
             parent_run_id,
+            tenant,
         } => {
             state.jobs.insert(
                 job_id.clone(),
-                JobView::new(job_id, spec, parent_run_id, time_ms),
+                JobView::new(job_id, spec, parent_run_id, tenant, time_ms),
             );
+            state
+                .job_starts
+                .entry(tenant.clone())
+                .or_default()
+                .push(time_ms);
         }
-        Event::ModelVersionRegistered { name, version, .. } => {
-            let v = state.model_versions.entry(name.clone()).or_default();
+        Event::ModelVersionRegistered {
+            name,
+            version,
+            tenant,
+            ..
+        } => {
+            let v = state
+                .model_versions
+                .entry((tenant.clone(), name.clone()))
+                .or_default();
             *v = (*v).max(*version);
         }
         other => {

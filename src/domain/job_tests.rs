@@ -41,6 +41,7 @@ fn given() -> State {
             name: "Default".into(),
             artifact_location: "mlflow-artifacts:/0".into(),
             tags: vec![],
+            tenant: "default".into(),
         },
         Event::RunCreated {
             run_id: "p".into(),
@@ -60,6 +61,7 @@ fn given() -> State {
             sha256: "a".repeat(64),
             size_bytes: 10,
             summary: serde_json::json!({}),
+            tenant: "default".into(),
         },
         Event::DatasetRegistered(DatasetInfo {
             dataset_id: "d".into(),
@@ -70,6 +72,7 @@ fn given() -> State {
             preprocess: serde_json::json!({}),
             samples: 1,
             sample_shape: vec![1],
+            tenant: "default".into(),
         }),
     ];
     for e in &events {
@@ -81,6 +84,8 @@ fn given() -> State {
             job_id: "j".into(),
             spec: spec(&["fp16", "int8-weight"]),
             parent_run_id: "p".into(),
+            tenant: "default".into(),
+            now_ms: 2,
         },
     )
     .unwrap();
@@ -130,7 +135,7 @@ fn completed(t: &str) -> Event {
 #[test]
 fn specs_are_checked_field_by_field() {
     let s = given();
-    let err = |sp: JobSpec| validate_spec(&s, &sp).unwrap_err().to_string();
+    let err = |sp: JobSpec| validate_spec(&s, "default", &sp).unwrap_err().to_string();
     assert!(err(JobSpec {
         model_id: "x".into(),
         ..spec(&["fp16"])
@@ -148,7 +153,7 @@ fn specs_are_checked_field_by_field() {
     let mut sparse = spec(&["prune-unstructured"]);
     sparse.techniques[0].sparsity = Some(1.5);
     assert!(err(sparse).contains("sparsity"));
-    assert!(validate_spec(&s, &spec(&["hybrid", "int4-weight"])).is_ok());
+    assert!(validate_spec(&s, "default", &spec(&["hybrid", "int4-weight"])).is_ok());
 }
 
 #[test]
@@ -202,6 +207,7 @@ fn versions_count_up_with_lineage() {
                 name: "edge".into(),
                 job_id: "j".into(),
                 technique: t.into(),
+                tenant: "default".into(),
             },
         )
     };
@@ -238,6 +244,7 @@ fn devices_name_registered_versions() {
             name: "edge".into(),
             job_id: "j".into(),
             technique: "fp16".into(),
+            tenant: "default".into(),
         },
     )
     .unwrap();
@@ -250,6 +257,7 @@ fn devices_name_registered_versions() {
             model_version: Some(version.into()),
             run_id: None,
             key_hash: id.into(),
+            tenant: "default".into(),
         })
     };
     run(&mut s, device("d1", "edge", "1")).unwrap();

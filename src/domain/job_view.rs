@@ -40,6 +40,7 @@ pub struct JobView {
     #[schema(value_type = Object)]
     pub spec: JobSpec,
     pub parent_run_id: String,
+    pub tenant: String,
     /// The worker holding the claim.
     pub worker: Option<String>,
     pub created_ms: i64,
@@ -56,13 +57,20 @@ pub struct JobView {
 }
 
 impl JobView {
-    pub fn new(job_id: &str, spec: &JobSpec, parent_run_id: &str, time_ms: i64) -> JobView {
+    pub fn new(
+        job_id: &str,
+        spec: &JobSpec,
+        parent_run_id: &str,
+        tenant: &str,
+        time_ms: i64,
+    ) -> JobView {
         JobView {
             job_id: job_id.to_string(),
             name: spec.name.clone(),
             status: JobStatus::Queued,
             spec: spec.clone(),
             parent_run_id: parent_run_id.to_string(),
+            tenant: tenant.to_string(),
             worker: None,
             created_ms: time_ms,
             updated_ms: time_ms,

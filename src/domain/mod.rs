@@ -3,20 +3,25 @@
 //! `decide(state, command)` validates a command against state rebuilt from the log and returns
 //! the events to append; `apply(state, event)` folds an event into the state. No I/O here.
 
+pub mod account;
 pub mod device;
 pub mod experiment;
 pub mod job;
 mod run;
 pub mod run_names;
 mod state;
+pub mod tenancy;
+pub mod tier;
 pub mod validation;
 
 pub(crate) use run::dataset_key;
 pub use state::{Experiment, Lifecycle, Run, State, RUN_NAME_TAG};
+pub use tenancy::{authorize, Caller};
 
 use crate::events::{
     dataset_stream, device_stream, experiment_stream, job_stream, model_stream,
-    registered_model_stream, run_stream, DatasetInput, Event, JobSpec, KeyValue, MetricPoint,
+    registered_model_stream, run_stream, tenant_stream, user_stream, DatasetInput, Event, JobSpec,
+    KeyValue, MetricPoint, Role, TenantInfo, Tier, TokenInfo, UserInfo,
 };
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -33,6 +38,15 @@ pub enum DomainError {
     /// MLflow INVALID_STATE.
     #[error("{0}")]
     InvalidState(String),
+    /// The caller's role does not allow it (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The tenant's tier does not include it (403): a technique, a model size.
+    #[error("{0}")]
+    NotInTier(String),
+    /// The tenant used up its tier's monthly allowance (402).
+    #[error("{0}")]
+    QuotaExceeded(String),
 }
 
 impl DomainError {
@@ -49,6 +63,7 @@ pub enum Command {
         name: String,
         artifact_location: Option<String>,
         tags: Vec<KeyValue>,
+        tenant: String,
     },
     RenameExperiment {
         experiment_id: i64,
@@ -122,6 +137,9 @@ pub enum Command {
         job_id: String,
         spec: JobSpec,
         parent_run_id: String,
+        tenant: String,
+        /// The caller's clock, for the monthly quota.
+        now_ms: i64,
     },
     ClaimJob {
         job_id: String,
@@ -139,6 +157,26 @@ pub enum Command {
         name: String,
         job_id: String,
         technique: String,
+        tenant: String,
+    },
+    CreateTenant(TenantInfo),
+    SetTenantTier {
+        tenant_id: String,
+        tier: Tier,
+    },
+    CreateUser(UserInfo),
+    SetPassword {
+        username: String,
+        password_hash: String,
+    },
+    SetRole {
+        username: String,
+        role: Role,
+    },
+    IssueToken(TokenInfo),
+    RevokeToken {
+        username: String,
+        token_id: String,
     },
 }
 
@@ -171,15 +209,27 @@ impl Command {
             | Command::ClaimJob { job_id, .. }
             | Command::CancelJob { job_id } => job_stream(job_id),
             Command::JobStep { event, .. } => job_stream(event.job_id().unwrap_or_default()),
-            Command::RegisterModelVersion { name, .. } => registered_model_stream(name),
+            Command::RegisterModelVersion { name, tenant, .. } => {
+                registered_model_stream(tenant, name)
+            }
+            Command::CreateTenant(t) => tenant_stream(&t.tenant_id),
+            Command::SetTenantTier { tenant_id, .. } => tenant_stream(tenant_id),
+            Command::CreateUser(u) => user_stream(&u.username),
+            Command::SetPassword { username, .. }
+            | Command::SetRole { username, .. }
+            | Command::RevokeToken { username, .. }
+            | Command::IssueToken(TokenInfo { username, .. }) => user_stream(username),
         }
     }
 
-    /// Commands that read or change experiment names must not interleave with each other.
-    pub fn touches_experiment_names(&self) -> bool {
+    /// Commands that check something across streams must not interleave with each other:
+    /// experiment names (unique per tenant) and monthly job quotas.
+    pub fn needs_global_order(&self) -> bool {
         matches!(
             self,
-            Command::CreateExperiment { .. } | Command::RenameExperiment { .. }
+            Command::CreateExperiment { .. }
+                | Command::RenameExperiment { .. }
+                | Command::QueueJob { .. }
         )
     }
 }
@@ -192,7 +242,8 @@ pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, DomainErro
             name,
             artifact_location,
             tags,
-        } => experiment::create(state, name, artifact_location.as_deref(), tags),
+            tenant,
+        } => experiment::create(state, tenant, name, artifact_location.as_deref(), tags),
         Command::RenameExperiment {
             experiment_id,
             new_name,
@@ -261,7 +312,9 @@ pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, DomainErro
             job_id,
             spec,
             parent_run_id,
-        } => job::queue(state, job_id, spec, parent_run_id),
+            tenant,
+            now_ms,
+        } => job::queue(state, tenant, job_id, spec, parent_run_id, *now_ms),
         Command::ClaimJob { job_id, worker } => job::claim(state, job_id, worker),
         Command::JobStep { worker, event } => job::step(state, worker, event),
         Command::CancelJob { job_id } => job::cancel(state, job_id),
@@ -269,7 +322,20 @@ pub fn decide(state: &State, command: &Command) -> Result<Vec<Event>, DomainErro
             name,
             job_id,
             technique,
-        } => job::register_version(state, name, job_id, technique),
+            tenant,
+        } => job::register_version(state, tenant, name, job_id, technique),
+        Command::CreateTenant(t) => account::create_tenant(state, t),
+        Command::SetTenantTier { tenant_id, tier } => account::set_tier(state, tenant_id, *tier),
+        Command::CreateUser(u) => account::create_user(state, u),
+        Command::SetPassword {
+            username,
+            password_hash,
+        } => account::set_password(state, username, password_hash),
+        Command::SetRole { username, role } => account::set_role(state, username, *role),
+        Command::IssueToken(t) => account::issue_token(state, t),
+        Command::RevokeToken { username, token_id } => {
+            account::revoke_token(state, username, token_id)
+        }
     }
 }
 

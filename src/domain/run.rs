@@ -21,10 +21,12 @@ pub(super) struct NewRun<'a> {
     pub tags: &'a [KeyValue],
 }
 
+pub fn not_found(run_id: &str) -> DomainError {
+    DomainError::NotFound(format!("Run with id={run_id} not found"))
+}
+
 fn get<'s>(state: &'s State, run_id: &str) -> Result<&'s Run, DomainError> {
-    state
-        .run(run_id)
-        .ok_or_else(|| DomainError::NotFound(format!("Run with id={run_id} not found")))
+    state.run(run_id).ok_or_else(|| not_found(run_id))
 }
 
 fn get_active<'s>(state: &'s State, run_id: &str) -> Result<&'s Run, DomainError> {

@@ -23,6 +23,7 @@ impl Lifecycle {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Experiment {
     pub id: i64,
+    pub tenant: String,
     pub name: String,
     pub artifact_location: String,
     pub lifecycle: Lifecycle,
@@ -52,7 +53,8 @@ pub struct Run {
 #[derive(Debug, Default, Clone)]
 pub struct State {
     pub experiments: HashMap<i64, Experiment>,
-    pub names: HashMap<String, i64>,
+    /// (tenant, experiment name) → id: names are unique per tenant.
+    pub names: HashMap<(String, String), i64>,
     pub runs: HashMap<String, Run>,
     pub devices: HashMap<String, super::device::Device>,
     /// SHA-256 of each live device key → device id.
@@ -60,8 +62,14 @@ pub struct State {
     pub models: HashMap<String, super::job::ModelInfo>,
     pub datasets: HashMap<String, super::job::DatasetInfo>,
     pub jobs: HashMap<String, super::job::JobView>,
-    /// Registered model name → its latest version.
-    pub model_versions: HashMap<String, u64>,
+    /// (tenant, registered model name) → its latest version.
+    pub model_versions: HashMap<(String, String), u64>,
+    pub tenants: HashMap<String, super::account::Tenant>,
+    pub users: HashMap<String, super::account::User>,
+    /// SHA-256 of each live personal access token → the token.
+    pub tokens: HashMap<String, super::account::Token>,
+    /// Tenant → the times its jobs were queued: usage is counted from the log.
+    pub job_starts: HashMap<String, Vec<i64>>,
     max_experiment_id: i64,
 }
 
@@ -80,6 +88,31 @@ impl State {
         self.runs.get(id)
     }
 
+    /// The experiment named `name` in `tenant`.
+    pub fn experiment_named(&self, tenant: &str, name: &str) -> Option<i64> {
+        self.names
+            .get(&(tenant.to_string(), name.to_string()))
+            .copied()
+    }
+
+    /// Experiment `0` means each tenant's own default experiment (named `Default`).
+    pub fn resolve_experiment(&self, tenant: &str, id: i64) -> i64 {
+        use super::experiment::{DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME};
+        if id != DEFAULT_EXPERIMENT_ID || tenant == crate::events::DEFAULT_TENANT {
+            return id;
+        }
+        self.experiment_named(tenant, DEFAULT_EXPERIMENT_NAME)
+            .unwrap_or(id)
+    }
+
+    /// The tenant owning a run (through its experiment).
+    pub fn run_tenant(&self, run_id: &str) -> Option<&str> {
+        let r = self.runs.get(run_id)?;
+        self.experiments
+            .get(&r.experiment_id)
+            .map(|e| e.tenant.as_str())
+    }
+
     pub(super) fn apply(&mut self, event: &Event, time_ms: i64) {
         match event {
             Event::ExperimentCreated {
@@ -87,13 +120,16 @@ impl State {
                 name,
                 artifact_location,
                 tags,
+                tenant,
             } => {
                 self.max_experiment_id = self.max_experiment_id.max(*experiment_id);
-                self.names.insert(name.clone(), *experiment_id);
+                self.names
+                    .insert((tenant.clone(), name.clone()), *experiment_id);
                 self.experiments.insert(
                     *experiment_id,
                     Experiment {
                         id: *experiment_id,
+                        tenant: tenant.clone(),
                         name: name.clone(),
                         artifact_location: artifact_location.clone(),
                         lifecycle: Lifecycle::Active,
@@ -112,8 +148,9 @@ impl State {
                 new_name,
             } => {
                 if let Some(e) = self.experiments.get_mut(experiment_id) {
-                    self.names.remove(&e.name);
-                    self.names.insert(new_name.clone(), *experiment_id);
+                    self.names.remove(&(e.tenant.clone(), e.name.clone()));
+                    self.names
+                        .insert((e.tenant.clone(), new_name.clone()), *experiment_id);
                     e.name = new_name.clone();
                     e.last_update_time = time_ms;
                 }
@@ -238,6 +275,13 @@ impl State {
             | Event::JobFailed { .. }
             | Event::JobCancelled { .. }
             | Event::ModelVersionRegistered { .. } => super::job::apply(self, event, time_ms),
+            Event::TenantCreated(_)
+            | Event::TenantTierChanged { .. }
+            | Event::UserCreated(_)
+            | Event::UserPasswordChanged { .. }
+            | Event::UserRoleChanged { .. }
+            | Event::TokenIssued(_)
+            | Event::TokenRevoked { .. } => super::account::apply(self, event, time_ms),
             // Metric values, artifacts and telemetry live in the projection only.
             Event::MetricsLogged { .. }
             | Event::ArtifactStored { .. }

@@ -24,6 +24,7 @@ fn experiment(id: i64, name: &str) -> Event {
         name: name.into(),
         artifact_location: format!("mlflow-artifacts:/{id}"),
         tags: vec![],
+        tenant: "default".into(),
     }
 }
 
@@ -55,6 +56,7 @@ fn create_experiment_takes_next_id_and_default_location() {
         name: "x".into(),
         artifact_location: None,
         tags: vec![],
+        tenant: "default".into(),
     };
     assert_eq!(cmd.stream(&s), "experiment-1");
     assert_eq!(decide(&s, &cmd).unwrap(), vec![experiment(1, "x")]);
@@ -70,6 +72,7 @@ fn duplicate_experiment_name_exists_even_when_deleted() {
         name: "x".into(),
         artifact_location: None,
         tags: vec![],
+        tenant: "default".into(),
     };
     assert!(matches!(
         decide(&s, &cmd),

@@ -19,6 +19,9 @@ pub struct DatasetInfo {
     pub preprocess: serde_json::Value,
     pub samples: u64,
     pub sample_shape: Vec<u64>,
+    /// Owning tenant (events before tenancy: the default tenant).
+    #[serde(default = "super::default_tenant")]
+    pub tenant: String,
 }
 
 /// One technique to try, with its parameters; `label` tells two runs of one technique apart.
@@ -171,6 +174,7 @@ pub fn job_stream(id: &str) -> String {
     format!("job-{id}")
 }
 
-pub fn registered_model_stream(name: &str) -> String {
-    format!("registered-model-{name}")
+/// Registered model names are per tenant.
+pub fn registered_model_stream(tenant: &str, name: &str) -> String {
+    format!("registered-model-{tenant}:{name}")
 }

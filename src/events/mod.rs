@@ -9,8 +9,13 @@ use uuid::Uuid;
 
 use crate::log::{NewEvent, RecordedEvent};
 
+pub mod accounts;
 pub mod jobs;
 mod telemetry;
+pub use accounts::{
+    default_tenant, tenant_stream, user_stream, Role, TenantInfo, Tier, TokenInfo, UserInfo,
+    DEFAULT_TENANT,
+};
 pub use jobs::{
     dataset_stream, job_stream, model_stream, registered_model_stream, BoardEstimate, BoardTarget,
     DatasetInfo, JobSpec, JobStatus, TechniqueSpec, VariantResult,
@@ -73,6 +78,9 @@ pub enum Event {
         artifact_location: String,
         #[serde(default)]
         tags: Vec<KeyValue>,
+        /// Owning tenant (events before tenancy: the default tenant).
+        #[serde(default = "default_tenant")]
+        tenant: String,
     },
     ExperimentRenamed {
         experiment_id: i64,
@@ -159,6 +167,9 @@ pub enum Event {
         model_version: Option<String>,
         run_id: Option<String>,
         key_hash: String,
+        /// Owning tenant (events before tenancy: the default tenant).
+        #[serde(default = "default_tenant")]
+        tenant: String,
     },
     /// The device's key was replaced; the old key stops working.
     DeviceKeyRotated {
@@ -173,6 +184,9 @@ pub enum Event {
     TelemetryIngested {
         device_id: String,
         events: Vec<TelemetryRecord>,
+        /// The device's tenant, so analytics filter rows without a join.
+        #[serde(default = "default_tenant")]
+        tenant: String,
     },
     /// An ONNX model was uploaded and validated; its bytes are stored by SHA-256.
     ModelUploaded {
@@ -182,6 +196,9 @@ pub enum Event {
         size_bytes: u64,
         /// The graph summary (inputs, outputs, parameters, MACs, operators).
         summary: serde_json::Value,
+        /// Owning tenant (events before tenancy: the default tenant).
+        #[serde(default = "default_tenant")]
+        tenant: String,
     },
     /// Inputs and optional labels with their preprocessing (same JSON as a struct variant).
     DatasetRegistered(DatasetInfo),
@@ -190,6 +207,9 @@ pub enum Event {
         spec: JobSpec,
         /// The MLflow run standing for the whole job.
         parent_run_id: String,
+        /// Owning tenant (events before tenancy: the default tenant).
+        #[serde(default = "default_tenant")]
+        tenant: String,
     },
     /// A worker took the job (appended with the stream's expected version: one winner).
     JobClaimed {
@@ -252,6 +272,28 @@ pub enum Event {
         size_bytes: u64,
         run_id: Option<String>,
         artifact_path: Option<String>,
+        /// Owning tenant (events before tenancy: the default tenant).
+        #[serde(default = "default_tenant")]
+        tenant: String,
+    },
+    TenantCreated(TenantInfo),
+    TenantTierChanged {
+        tenant_id: String,
+        tier: Tier,
+    },
+    UserCreated(UserInfo),
+    UserPasswordChanged {
+        username: String,
+        password_hash: String,
+    },
+    UserRoleChanged {
+        username: String,
+        role: Role,
+    },
+    TokenIssued(TokenInfo),
+    TokenRevoked {
+        username: String,
+        token_id: String,
     },
 }
 
@@ -293,6 +335,13 @@ impl Event {
             Event::JobFailed { .. } => "JobFailed",
             Event::JobCancelled { .. } => "JobCancelled",
             Event::ModelVersionRegistered { .. } => "ModelVersionRegistered",
+            Event::TenantCreated(_) => "TenantCreated",
+            Event::TenantTierChanged { .. } => "TenantTierChanged",
+            Event::UserCreated(_) => "UserCreated",
+            Event::UserPasswordChanged { .. } => "UserPasswordChanged",
+            Event::UserRoleChanged { .. } => "UserRoleChanged",
+            Event::TokenIssued(_) => "TokenIssued",
+            Event::TokenRevoked { .. } => "TokenRevoked",
         }
     }
 

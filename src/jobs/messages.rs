@@ -151,7 +151,7 @@ mod tests {
 
     #[test]
     fn progress_update_has_the_documented_shape() {
-        let mut v = JobView::new("j1", &spec(), "run", 0);
+        let mut v = JobView::new("j1", &spec(), "run", "default", 0);
         let events = [
             Event::JobClaimed {
                 job_id: "j1".into(),

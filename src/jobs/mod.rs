@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 use crate::artifacts::ArtifactStore;
 use crate::blobs::BlobStore;
 use crate::domain::job::validate_spec;
-use crate::domain::Command;
+use crate::domain::{tier, Caller, Command};
 use crate::events::{decode, Event, JobSpec, JobStatus};
 use crate::ledger::{Ledger, LedgerError};
 
@@ -135,6 +135,14 @@ impl Jobs {
                     continue;
                 }
                 if let Ok(Event::JobQueued { job_id, spec, .. }) = decode(&rec) {
+                    // The log publishes an append just before the ledger applies it: let the
+                    // command side see the job before a worker claims it.
+                    for _ in 0..500 {
+                        if feed.ledger.read(|s| s.jobs.contains_key(&job_id)) {
+                            break;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                    }
                     feed.queue.push(spec.priority, job_id);
                 }
             }
@@ -156,10 +164,17 @@ impl Jobs {
         format!("{}/{}", self.config.node_id, self.boot)
     }
 
-    /// Validate, create the job's parent run, queue it. Returns the job id.
-    pub async fn submit(&self, spec: JobSpec) -> Result<String, LedgerError> {
+    /// Validate, create the job's parent run, queue it. Returns the job id. The tenant's tier
+    /// sets the job's priority.
+    pub async fn submit(&self, mut spec: JobSpec, caller: &Caller) -> Result<String, LedgerError> {
+        let tenant = caller.tenant.clone();
+        let now = crate::ledger::now_ms();
         // Checked before the parent run exists, so a refused job leaves nothing behind.
-        self.ledger.read(|s| validate_spec(s, &spec))?;
+        spec.priority = self.ledger.read(|s| {
+            validate_spec(s, &tenant, &spec)?;
+            tier::check_job(s, &tenant, &spec.techniques, now)?;
+            Ok::<_, crate::domain::DomainError>(tier::job_priority(tier::tier_of(s, &tenant)))
+        })?;
         let job_id = uuid::Uuid::new_v4().simple().to_string();
         let mut tags = tracking::job_tags(&job_id, None);
         tags.push(crate::events::KeyValue {
@@ -167,7 +182,8 @@ impl Jobs {
             value: spec.model_id.clone(),
         });
         let parent =
-            tracking::create_run(&self.ledger, spec.experiment_id, &spec.name, tags).await?;
+            tracking::create_run(&self.ledger, caller, spec.experiment_id, &spec.name, tags)
+                .await?;
         let params = [
             ("model_id", spec.model_id.clone()),
             (
@@ -198,15 +214,17 @@ impl Jobs {
             value: v,
         })
         .collect();
-        tracking::log(&self.ledger, &parent, params, vec![], vec![]).await?;
+        tracking::log(&self.ledger, caller, &parent, params, vec![], vec![]).await?;
         self.ledger
             .execute(
                 Command::QueueJob {
                     job_id: job_id.clone(),
                     spec,
                     parent_run_id: parent,
+                    tenant,
+                    now_ms: now,
                 },
-                tracking::ACTOR,
+                caller,
             )
             .await?;
         Ok(job_id)
@@ -214,13 +232,13 @@ impl Jobs {
 
     /// Cancel a job: the event is durable at once; a running technique stops at its next
     /// progress step.
-    pub async fn cancel(&self, job_id: &str, actor: &str) -> Result<(), LedgerError> {
+    pub async fn cancel(&self, job_id: &str, caller: &Caller) -> Result<(), LedgerError> {
         self.ledger
             .execute(
                 Command::CancelJob {
                     job_id: job_id.to_string(),
                 },
-                actor,
+                caller,
             )
             .await?;
         self.cancel_flag(job_id).store(true, Ordering::SeqCst);
@@ -232,7 +250,7 @@ impl Jobs {
         });
         // A job no worker has touched: close its run here.
         if let Some(run) = parent {
-            tracking::finish(&self.ledger, &run, "KILLED").await?;
+            tracking::finish(&self.ledger, caller, &run, "KILLED").await?;
         }
         Ok(())
     }

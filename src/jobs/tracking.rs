@@ -3,11 +3,14 @@
 //! variant as an artifact.
 
 use crate::artifacts::{ArtifactPath, ArtifactStore, ARTIFACT_STREAM};
-use crate::domain::{run_names, Command};
+use crate::domain::{run_names, Caller, Command};
 use crate::events::{Event, KeyValue, MetricPoint, VariantResult};
 use crate::ledger::{now_ms, Ledger, LedgerError};
 
-pub const ACTOR: &str = "system:jobs";
+/// The worker's identity inside a job's tenant.
+pub fn worker_caller(tenant: &str) -> Caller {
+    Caller::system("jobs", tenant)
+}
 
 fn kv(key: &str, value: impl ToString) -> KeyValue {
     KeyValue {
@@ -18,6 +21,7 @@ fn kv(key: &str, value: impl ToString) -> KeyValue {
 
 pub async fn create_run(
     ledger: &Ledger,
+    caller: &Caller,
     experiment_id: i64,
     name: &str,
     tags: Vec<KeyValue>,
@@ -34,7 +38,7 @@ pub async fn create_run(
                 start_time: now_ms(),
                 tags,
             },
-            ACTOR,
+            caller,
         )
         .await?;
     Ok(run_id)
@@ -83,6 +87,7 @@ pub fn metrics(r: &VariantResult) -> Vec<MetricPoint> {
 
 pub async fn log(
     ledger: &Ledger,
+    caller: &Caller,
     run_id: &str,
     params: Vec<KeyValue>,
     metrics: Vec<MetricPoint>,
@@ -96,13 +101,18 @@ pub async fn log(
                 params,
                 tags,
             },
-            ACTOR,
+            caller,
         )
         .await?;
     Ok(())
 }
 
-pub async fn finish(ledger: &Ledger, run_id: &str, status: &str) -> Result<(), LedgerError> {
+pub async fn finish(
+    ledger: &Ledger,
+    caller: &Caller,
+    run_id: &str,
+    status: &str,
+) -> Result<(), LedgerError> {
     ledger
         .execute(
             Command::UpdateRun {
@@ -111,7 +121,7 @@ pub async fn finish(ledger: &Ledger, run_id: &str, status: &str) -> Result<(), L
                 end_time: Some(now_ms()),
                 run_name: None,
             },
-            ACTOR,
+            caller,
         )
         .await?;
     Ok(())
@@ -121,6 +131,7 @@ pub async fn finish(ledger: &Ledger, run_id: &str, status: &str) -> Result<(), L
 /// Runs of experiments with an artifact location outside the store get no copy.
 pub async fn store_variant(
     ledger: &Ledger,
+    caller: &Caller,
     artifacts: &ArtifactStore,
     run_id: &str,
     bytes: Vec<u8>,
@@ -147,7 +158,7 @@ pub async fn store_variant(
                 size,
                 crc32c,
             }],
-            ACTOR,
+            &caller.actor,
         )
         .await?;
     Ok(Some(path.as_str().to_string()))

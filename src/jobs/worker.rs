@@ -14,7 +14,7 @@ use super::progress::{job_eta, technique_eta, Throttle};
 use super::work::{self, JobInputs};
 use super::{tracking, Jobs};
 use crate::domain::job::{technique_of, JobView, TechniqueStatus};
-use crate::domain::{Command, DomainError};
+use crate::domain::{Caller, Command, DomainError};
 use crate::events::{Event, KeyValue, VariantResult};
 use crate::ledger::LedgerError;
 use crate::log::LogError;
@@ -39,10 +39,20 @@ impl From<LedgerError> for Stop {
     }
 }
 
+/// The worker acts inside the job's tenant.
+fn caller_for(jobs: &Jobs, job_id: &str) -> Caller {
+    let tenant = jobs
+        .ledger
+        .read(|s| s.jobs.get(job_id).map(|j| j.tenant.clone()))
+        .unwrap_or_default();
+    tracking::worker_caller(&tenant)
+}
+
 pub async fn run(jobs: &Arc<Jobs>, job_id: &str) {
     let worker = jobs.worker_id();
     let span = tracing::info_span!("job", job_id, worker = %worker);
     let _enter = span.enter();
+    let caller = caller_for(jobs, job_id);
     match jobs
         .ledger
         .execute(
@@ -50,7 +60,7 @@ pub async fn run(jobs: &Arc<Jobs>, job_id: &str) {
                 job_id: job_id.to_string(),
                 worker: worker.clone(),
             },
-            tracking::ACTOR,
+            &caller,
         )
         .await
     {
@@ -80,7 +90,7 @@ pub async fn run(jobs: &Arc<Jobs>, job_id: &str) {
         }
     };
     if let Some(run) = parent {
-        if let Err(e) = tracking::finish(&jobs.ledger, &run, run_status).await {
+        if let Err(e) = tracking::finish(&jobs.ledger, &caller, &run, run_status).await {
             tracing::warn!(error = %e, "could not close the job's run");
         }
     }
@@ -88,13 +98,14 @@ pub async fn run(jobs: &Arc<Jobs>, job_id: &str) {
 }
 
 async fn record(jobs: &Jobs, worker: &str, event: Event) -> Result<(), Stop> {
+    let caller = caller_for(jobs, event.job_id().unwrap_or_default());
     jobs.ledger
         .execute(
             Command::JobStep {
                 worker: worker.to_string(),
                 event,
             },
-            tracking::ACTOR,
+            &caller,
         )
         .await?;
     Ok(())
@@ -116,6 +127,7 @@ async fn blocking<T: Send + 'static>(
 
 async fn execute(jobs: &Arc<Jobs>, job_id: &str, worker: &str) -> Result<(), Stop> {
     let job = view(jobs, job_id)?;
+    let caller = tracking::worker_caller(&job.tenant);
     let (model_sha, calib, eval) = jobs.ledger.read(|s| {
         (
             s.models.get(&job.spec.model_id).map(|m| m.sha256.clone()),
@@ -152,6 +164,7 @@ async fn execute(jobs: &Arc<Jobs>, job_id: &str, worker: &str) -> Result<(), Sto
         result.sha256 = model_sha;
         tracking::log(
             &jobs.ledger,
+            &caller,
             &job.parent_run_id,
             vec![],
             tracking::metrics(&result),
@@ -195,6 +208,7 @@ async fn execute(jobs: &Arc<Jobs>, job_id: &str, worker: &str) -> Result<(), Sto
                 let name = format!("{} / {}", job.name, t.key);
                 let run = tracking::create_run(
                     &jobs.ledger,
+                    &caller,
                     job.spec.experiment_id,
                     &name,
                     tracking::job_tags(job_id, Some(&job.parent_run_id)),
@@ -216,7 +230,7 @@ async fn execute(jobs: &Arc<Jobs>, job_id: &str, worker: &str) -> Result<(), Sto
                         });
                     }
                 }
-                tracking::log(&jobs.ledger, &run, params, vec![], vec![]).await?;
+                tracking::log(&jobs.ledger, &caller, &run, params, vec![], vec![]).await?;
                 run
             }
         };
@@ -245,10 +259,15 @@ async fn execute(jobs: &Arc<Jobs>, job_id: &str, worker: &str) -> Result<(), Sto
         match outcome {
             Ok((bytes, mut result)) => {
                 durations.push(result.seconds);
-                result.artifact_path =
-                    tracking::store_variant(&jobs.ledger, &jobs.artifacts, &run_id, bytes.clone())
-                        .await
-                        .map_err(|e| Stop::Failed(format!("cannot store the variant: {e}")))?;
+                result.artifact_path = tracking::store_variant(
+                    &jobs.ledger,
+                    &caller,
+                    &jobs.artifacts,
+                    &run_id,
+                    bytes.clone(),
+                )
+                .await
+                .map_err(|e| Stop::Failed(format!("cannot store the variant: {e}")))?;
                 let blobs = jobs.blobs.clone();
                 blocking(move || {
                     blobs
@@ -259,13 +278,14 @@ async fn execute(jobs: &Arc<Jobs>, job_id: &str, worker: &str) -> Result<(), Sto
                 .map_err(|e| Stop::Failed(format!("cannot store the variant: {e}")))?;
                 tracking::log(
                     &jobs.ledger,
+                    &caller,
                     &run_id,
                     vec![],
                     tracking::metrics(&result),
                     vec![],
                 )
                 .await?;
-                tracking::finish(&jobs.ledger, &run_id, "FINISHED").await?;
+                tracking::finish(&jobs.ledger, &caller, &run_id, "FINISHED").await?;
                 record(
                     jobs,
                     worker,
@@ -278,13 +298,13 @@ async fn execute(jobs: &Arc<Jobs>, job_id: &str, worker: &str) -> Result<(), Sto
                 .await?;
             }
             Err(OptimizeError::Cancelled) => {
-                tracking::finish(&jobs.ledger, &run_id, "KILLED").await?;
+                tracking::finish(&jobs.ledger, &caller, &run_id, "KILLED").await?;
                 return Err(Stop::Released);
             }
             Err(e) => {
                 // One technique failing does not fail the others.
                 tracing::warn!(technique = %t.key, error = %e, "technique failed");
-                tracking::finish(&jobs.ledger, &run_id, "FAILED").await?;
+                tracking::finish(&jobs.ledger, &caller, &run_id, "FAILED").await?;
                 record(
                     jobs,
                     worker,
@@ -304,6 +324,7 @@ async fn execute(jobs: &Arc<Jobs>, job_id: &str, worker: &str) -> Result<(), Sto
     if let Some(w) = &rec.winner {
         tracking::log(
             &jobs.ledger,
+            &caller,
             &done.parent_run_id,
             vec![],
             vec![],

@@ -169,8 +169,13 @@ impl Applier {
         let mut runs = RunChanges::default();
         let mut telemetry = TelemetryRows::default();
         for (event, time, position) in &decoded {
-            if let Event::TelemetryIngested { device_id, events } = event {
-                telemetry.add(*position, *time, device_id, events);
+            if let Event::TelemetryIngested {
+                device_id,
+                events,
+                tenant,
+            } = event
+            {
+                telemetry.add(*position, *time, tenant, device_id, events);
             } else if let Event::MetricsLogged { run_id, metrics } = event {
                 for m in metrics {
                     let id = self.track_metric(run_id, m, &mut changed);
@@ -290,9 +295,17 @@ fn apply_one(
             name,
             artifact_location,
             tags,
+            tenant,
         } => {
-            tx.prepare_cached("INSERT INTO experiments VALUES (?, ?, ?, 'active', ?, ?)")?
-                .execute(params![experiment_id, name, artifact_location, time, time])?;
+            tx.prepare_cached("INSERT INTO experiments VALUES (?, ?, ?, ?, 'active', ?, ?)")?
+                .execute(params![
+                    experiment_id,
+                    tenant,
+                    name,
+                    artifact_location,
+                    time,
+                    time
+                ])?;
             for t in tags {
                 set_experiment_tag(tx, *experiment_id, &t.key, &t.value)?;
             }
@@ -364,14 +377,16 @@ fn apply_one(
             model_name,
             model_version,
             run_id,
+            tenant,
             ..
         } => {
             let tags = serde_json::to_string(tags).unwrap_or_else(|_| "[]".into());
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO devices VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?)",
+                "INSERT OR REPLACE INTO devices VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
             )?
             .execute(params![
                 device_id,
+                tenant,
                 name,
                 tags,
                 model_name,

@@ -26,10 +26,12 @@ pub fn apply(
             sha256,
             size_bytes,
             summary,
+            tenant,
         } => {
-            tx.prepare_cached("INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?)")?
+            tx.prepare_cached("INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?, ?)")?
                 .execute(params![
                     model_id,
+                    tenant,
                     name,
                     sha256,
                     *size_bytes as i64,
@@ -39,10 +41,11 @@ pub fn apply(
         }
         Event::DatasetRegistered(d) => {
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )?
             .execute(params![
                 d.dataset_id,
+                d.tenant,
                 d.name,
                 d.source,
                 d.inputs_sha256,
@@ -63,11 +66,13 @@ pub fn apply(
             size_bytes,
             run_id,
             artifact_path,
+            tenant,
         } => {
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO model_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO model_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )?
             .execute(params![
+                tenant,
                 name,
                 *version as i64,
                 job_id,
@@ -84,9 +89,10 @@ pub fn apply(
             job_id,
             spec,
             parent_run_id,
+            tenant,
         } => write_job(
             tx,
-            &JobView::new(job_id, spec, parent_run_id, time),
+            &JobView::new(job_id, spec, parent_run_id, tenant, time),
             position,
         )?,
         other => {
@@ -108,9 +114,10 @@ pub fn apply(
 }
 
 fn write_job(tx: &Connection, view: &JobView, position: Position) -> Result<(), ProjectionError> {
-    tx.prepare_cached("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?)")?
+    tx.prepare_cached("INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")?
         .execute(params![
             view.job_id,
+            view.tenant,
             view.name,
             view.status.as_str(),
             view.spec.model_id,

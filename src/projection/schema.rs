@@ -9,8 +9,41 @@ use super::ProjectionError;
 const SCHEMA: &str = include_str!("../../analytics/schema.sql");
 const SETTINGS: &str = "SET memory_limit = '512MB'; SET checkpoint_threshold = '64MB';";
 
-/// Open or create the DuckDB file and bring its schema up to date (the DDL is idempotent).
+/// Open or create the DuckDB file with the current schema. A file made with another version
+/// of the DDL is dropped and rebuilt from the log (the projector starts from position 0):
+/// the log is the source of truth, so a schema change never needs a migration script.
 pub fn open(path: &Path) -> Result<Connection, ProjectionError> {
+    let conn = open_with_schema(path)?;
+    let schema_id = crc32c::crc32c(SCHEMA.as_bytes()).to_string();
+    let stored: Option<String> = conn
+        .query_row(
+            "SELECT value FROM projection_meta WHERE key = 'schema'",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    if stored.as_deref() == Some(schema_id.as_str()) {
+        return Ok(conn);
+    }
+    let fresh: i64 = conn.query_row("SELECT count(*) FROM projection_checkpoint", [], |r| {
+        r.get(0)
+    })?;
+    let conn = if fresh == 0 {
+        conn
+    } else {
+        tracing::warn!("the projection schema changed; rebuilding the projection from the log");
+        drop(conn);
+        remove(path)?;
+        open_with_schema(path)?
+    };
+    conn.execute(
+        "INSERT OR REPLACE INTO projection_meta VALUES ('schema', ?)",
+        [schema_id],
+    )?;
+    Ok(conn)
+}
+
+fn open_with_schema(path: &Path) -> Result<Connection, ProjectionError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|source| ProjectionError::Io {
             path: dir.to_path_buf(),

@@ -15,7 +15,7 @@ use crate::events::{FieldValue, TelemetryRecord};
 use crate::log::Position;
 
 /// Columns every row has, in table order, before the typed field columns.
-const FIXED: usize = 9;
+const FIXED: usize = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -117,7 +117,8 @@ impl FieldColumns {
 /// Rows of one projector batch, gathered before a single columnar append.
 #[derive(Default)]
 pub struct TelemetryRows<'a> {
-    rows: Vec<(Position, i64, &'a str, &'a TelemetryRecord)>,
+    /// (position, received ms, tenant, device, event)
+    rows: Vec<(Position, i64, &'a str, &'a str, &'a TelemetryRecord)>,
 }
 
 impl<'a> TelemetryRows<'a> {
@@ -125,11 +126,15 @@ impl<'a> TelemetryRows<'a> {
         &mut self,
         position: Position,
         received_ms: i64,
+        tenant: &'a str,
         device: &'a str,
         events: &'a [TelemetryRecord],
     ) {
-        self.rows
-            .extend(events.iter().map(|e| (position, received_ms, device, e)));
+        self.rows.extend(
+            events
+                .iter()
+                .map(|e| (position, received_ms, tenant, device, e)),
+        );
     }
 
     pub fn flush(
@@ -146,7 +151,7 @@ impl<'a> TelemetryRows<'a> {
         let mut scratch = String::new();
         let mut cells: Vec<(usize, &FieldValue)> = Vec::new();
         let mut row_ends = Vec::with_capacity(n);
-        for (_, _, _, e) in &self.rows {
+        for (_, _, _, _, e) in &self.rows {
             for (name, value) in &e.fields {
                 let col = fields.column(conn, name, Kind::of(value), &mut scratch)?;
                 cells.push((col, value));
@@ -154,6 +159,7 @@ impl<'a> TelemetryRows<'a> {
             row_ends.push(cells.len());
         }
         let mut position = Int64Builder::with_capacity(n);
+        let mut tenant = StringBuilder::new();
         let mut event_id = StringBuilder::with_capacity(n, n * 36);
         let mut id_buf = uuid::Uuid::encode_buffer();
         let mut device = StringBuilder::new();
@@ -163,8 +169,9 @@ impl<'a> TelemetryRows<'a> {
         let mut model_name = StringBuilder::new();
         let mut model_version = StringBuilder::new();
         let mut severity = StringBuilder::new();
-        for (pos, recv, dev, e) in &self.rows {
+        for (pos, recv, ten, dev, e) in &self.rows {
             position.append_value(*pos as i64);
+            tenant.append_value(ten);
             event_id.append_value(e.event_id.hyphenated().encode_lower(&mut id_buf));
             device.append_value(dev);
             ts.append_value(e.ts);
@@ -176,6 +183,7 @@ impl<'a> TelemetryRows<'a> {
         }
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(position.finish()),
+            Arc::new(tenant.finish()),
             Arc::new(event_id.finish()),
             Arc::new(device.finish()),
             Arc::new(ts.finish()),
@@ -187,6 +195,7 @@ impl<'a> TelemetryRows<'a> {
         ];
         let mut schema_fields = vec![
             Field::new("position", DataType::Int64, false),
+            Field::new("tenant_id", DataType::Utf8, false),
             Field::new("event_id", DataType::Utf8, false),
             Field::new("device_id", DataType::Utf8, false),
             Field::new("ts_ms", DataType::Int64, false),

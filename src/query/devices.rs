@@ -48,10 +48,15 @@ pub fn get(conn: &Connection, id: &str) -> Result<DeviceView, QueryError> {
 }
 
 /// Devices ordered by creation, `limit` from `offset`.
-pub fn list(conn: &Connection, limit: u64, offset: u64) -> Result<Vec<DeviceView>, QueryError> {
+pub fn list(
+    conn: &Connection,
+    tenant: &str,
+    limit: u64,
+    offset: u64,
+) -> Result<Vec<DeviceView>, QueryError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM devices ORDER BY created_ms, device_id LIMIT ? OFFSET ?"
+        "SELECT {COLUMNS} FROM devices WHERE tenant_id = ? ORDER BY created_ms, device_id LIMIT ? OFFSET ?"
     ))?;
-    let rows = stmt.query_map(params![limit as i64, offset as i64], view)?;
+    let rows = stmt.query_map(params![tenant, limit as i64, offset as i64], view)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

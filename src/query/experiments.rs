@@ -46,11 +46,11 @@ pub fn get(conn: &Connection, id: i64) -> Result<Experiment, QueryError> {
     with_tags(conn, e)
 }
 
-pub fn get_by_name(conn: &Connection, name: &str) -> Result<Experiment, QueryError> {
-    let sql = format!("SELECT {COLUMNS} FROM experiments WHERE name = ?");
+pub fn get_by_name(conn: &Connection, tenant: &str, name: &str) -> Result<Experiment, QueryError> {
+    let sql = format!("SELECT {COLUMNS} FROM experiments WHERE tenant_id = ? AND name = ?");
     let e = conn
         .prepare_cached(&sql)?
-        .query_row(params![name], row)
+        .query_row(params![tenant, name], row)
         .optional()?
         .ok_or_else(|| {
             QueryError::NotFound(format!("Could not find experiment with name '{name}'"))
@@ -59,6 +59,7 @@ pub fn get_by_name(conn: &Connection, name: &str) -> Result<Experiment, QueryErr
 }
 
 pub struct ExperimentSearch {
+    pub tenant: String,
     pub filter: String,
     pub view: ViewType,
     pub order_by: Vec<String>,
@@ -67,7 +68,14 @@ pub struct ExperimentSearch {
 }
 
 pub fn search(conn: &Connection, s: &ExperimentSearch) -> Result<Page<Experiment>, QueryError> {
-    let q = compile_experiment_search(&s.filter, s.view, &s.order_by, s.max_results, s.offset)?;
+    let q = compile_experiment_search(
+        &s.tenant,
+        &s.filter,
+        s.view,
+        &s.order_by,
+        s.max_results,
+        s.offset,
+    )?;
     let ids: Vec<i64> = conn
         .prepare_cached(&q.sql)?
         .query_map(params_from_iter(q.params.iter()), |r| r.get(0))?

@@ -50,11 +50,13 @@ fn parse(s: String) -> Value {
     serde_json::from_str(&s).unwrap_or(Value::Null)
 }
 
-pub fn model(conn: &Connection, id: &str) -> Result<ModelView, QueryError> {
+/// Every read names the caller's tenant: another tenant's row reads as a missing one.
+pub fn model(conn: &Connection, tenant: &str, id: &str) -> Result<ModelView, QueryError> {
     conn.prepare_cached(
-        "SELECT model_id, name, sha256, size_bytes, summary_json, created_ms FROM models WHERE model_id = ?",
+        "SELECT model_id, name, sha256, size_bytes, summary_json, created_ms FROM models \
+         WHERE tenant_id = ? AND model_id = ?",
     )?
-    .query_row(params![id], |r| {
+    .query_row(params![tenant, id], |r| {
         Ok(ModelView {
             model_id: r.get(0)?,
             name: r.get(1)?,
@@ -68,12 +70,12 @@ pub fn model(conn: &Connection, id: &str) -> Result<ModelView, QueryError> {
     .ok_or_else(|| QueryError::NotFound(format!("No model with id '{id}'")))
 }
 
-pub fn dataset(conn: &Connection, id: &str) -> Result<DatasetView, QueryError> {
+pub fn dataset(conn: &Connection, tenant: &str, id: &str) -> Result<DatasetView, QueryError> {
     conn.prepare_cached(
         "SELECT dataset_id, name, source, inputs_sha256, labels_sha256, preprocess_json, samples, \
-         sample_shape_json, created_ms FROM datasets WHERE dataset_id = ?",
+         sample_shape_json, created_ms FROM datasets WHERE tenant_id = ? AND dataset_id = ?",
     )?
-    .query_row(params![id], |r| {
+    .query_row(params![tenant, id], |r| {
         Ok(DatasetView {
             dataset_id: r.get(0)?,
             name: r.get(1)?,
@@ -91,9 +93,9 @@ pub fn dataset(conn: &Connection, id: &str) -> Result<DatasetView, QueryError> {
 }
 
 /// The job as its events describe it (see `domain::job::JobView`).
-pub fn job(conn: &Connection, id: &str) -> Result<Value, QueryError> {
-    conn.prepare_cached("SELECT doc_json FROM jobs WHERE job_id = ?")?
-        .query_row(params![id], |r| r.get::<_, String>(0))
+pub fn job(conn: &Connection, tenant: &str, id: &str) -> Result<Value, QueryError> {
+    conn.prepare_cached("SELECT doc_json FROM jobs WHERE tenant_id = ? AND job_id = ?")?
+        .query_row(params![tenant, id], |r| r.get::<_, String>(0))
         .optional()?
         .map(parse)
         .ok_or_else(|| QueryError::NotFound(format!("No job with id '{id}'")))
@@ -101,6 +103,7 @@ pub fn job(conn: &Connection, id: &str) -> Result<Value, QueryError> {
 
 #[derive(Debug, Default, Clone)]
 pub struct JobFilter {
+    pub tenant: String,
     pub status: Option<String>,
     pub model_id: Option<String>,
 }
@@ -113,22 +116,26 @@ pub fn jobs(
     offset: u64,
 ) -> Result<Vec<Value>, QueryError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT doc_json FROM jobs WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR model_id = $2) \
-         ORDER BY created_ms DESC, job_id LIMIT $3 OFFSET $4",
+        "SELECT doc_json FROM jobs WHERE tenant_id = $5 AND ($1 IS NULL OR status = $1) \
+         AND ($2 IS NULL OR model_id = $2) ORDER BY created_ms DESC, job_id LIMIT $3 OFFSET $4",
     )?;
     let rows = stmt.query_map(
-        params![f.status, f.model_id, limit as i64, offset as i64],
+        params![f.status, f.model_id, limit as i64, offset as i64, f.tenant],
         |r| r.get::<_, String>(0),
     )?;
     Ok(rows.map(|r| r.map(parse)).collect::<Result<_, _>>()?)
 }
 
-pub fn model_versions(conn: &Connection, name: &str) -> Result<Vec<ModelVersionView>, QueryError> {
+pub fn model_versions(
+    conn: &Connection,
+    tenant: &str,
+    name: &str,
+) -> Result<Vec<ModelVersionView>, QueryError> {
     let mut stmt = conn.prepare_cached(
         "SELECT name, version, job_id, technique, source_model_id, sha256, size_bytes, run_id, \
-         artifact_path, created_ms FROM model_versions WHERE name = ? ORDER BY version",
+         artifact_path, created_ms FROM model_versions WHERE tenant_id = ? AND name = ? ORDER BY version",
     )?;
-    let rows = stmt.query_map(params![name], |r| {
+    let rows = stmt.query_map(params![tenant, name], |r| {
         Ok(ModelVersionView {
             name: r.get(0)?,
             version: r.get(1)?,

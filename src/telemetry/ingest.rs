@@ -131,6 +131,7 @@ impl Ingestor {
         let event = Event::TelemetryIngested {
             device_id: device.id.clone(),
             events: new,
+            tenant: device.tenant.clone(),
         };
         let actor = format!("device:{}", device.id);
         match self

@@ -5,12 +5,13 @@ use std::io::{Read, Write};
 use crate::support::*;
 
 /// PUT with the request line written verbatim. Returns (status, body).
-fn raw_put(url: &str, path: &str, body: &str) -> (u16, String) {
-    let addr = url.trim_start_matches("http://");
+fn raw_put(app: &App, path: &str, body: &str) -> (u16, String) {
+    let addr = app.url.trim_start_matches("http://");
+    let token = app.token.as_deref().unwrap_or_default();
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -28,7 +29,8 @@ fn raw_put(url: &str, path: &str, body: &str) -> (u16, String) {
 fn path_traversal_is_rejected_and_writes_nothing_outside() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_app_in(dir.path());
-    let client = App::client();
+    let exp = app.create_experiment("artifacts");
+    let client = app.authed();
     let base = format!("{}/api/2.0/mlflow-artifacts/artifacts", app.url);
     for evil in [
         "..%2F..%2Fescape.txt",
@@ -39,7 +41,7 @@ fn path_traversal_is_rejected_and_writes_nothing_outside() {
     ] {
         // Raw HTTP: an HTTP client library would normalise the dot segments away.
         let (status, body) = raw_put(
-            &app.url,
+            &app,
             &format!("/api/2.0/mlflow-artifacts/artifacts/{evil}"),
             "x",
         );
@@ -48,9 +50,11 @@ fn path_traversal_is_rejected_and_writes_nothing_outside() {
     }
     // A symlink inside the root pointing outside is not followed.
     let outside = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(outside.path(), dir.path().join("artifacts").join("link")).unwrap();
+    let exp_dir = dir.path().join("artifacts").join(&exp);
+    std::fs::create_dir_all(&exp_dir).unwrap();
+    std::os::unix::fs::symlink(outside.path(), exp_dir.join("link")).unwrap();
     let r = client
-        .put(format!("{base}/link/x.txt"))
+        .put(format!("{base}/{exp}/link/x.txt"))
         .body("x")
         .send()
         .unwrap();
@@ -61,13 +65,13 @@ fn path_traversal_is_rejected_and_writes_nothing_outside() {
 
     // A normal upload round-trips.
     let r = client
-        .put(format!("{base}/1/ok/a.txt"))
+        .put(format!("{base}/{exp}/ok/a.txt"))
         .body("hello")
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
     let got = client
-        .get(format!("{base}/1/ok/a.txt"))
+        .get(format!("{base}/{exp}/ok/a.txt"))
         .send()
         .unwrap()
         .text()
@@ -75,7 +79,7 @@ fn path_traversal_is_rejected_and_writes_nothing_outside() {
     assert_eq!(got, "hello");
     let list: serde_json::Value = client
         .get(&base)
-        .query(&[("path", "1/ok")])
+        .query(&[("path", format!("{exp}/ok"))])
         .send()
         .unwrap()
         .json()

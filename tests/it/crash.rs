@@ -25,8 +25,8 @@ fn sigkill_under_load_loses_no_acknowledged_write() {
         .map(|run| {
             let url = app.url.clone();
             let stop = stop.clone();
+            let client = app.authed();
             std::thread::spawn(move || {
-                let client = App::client();
                 let (mut acked, mut sent) = (BTreeSet::new(), BTreeSet::new());
                 for step in 0i64.. {
                     if stop.load(Ordering::Relaxed) {

@@ -20,7 +20,7 @@ fn config(extra: &str) -> String {
 }
 
 fn api(app: &App, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let c = App::client();
+    let c = app.authed();
     let url = format!("{}/api/v1/{path}", app.url);
     let r = match (method, body) {
         ("GET", _) => c.get(url),
@@ -34,7 +34,8 @@ fn api(app: &App, method: &str, path: &str, body: Option<Value>) -> (u16, Value)
 }
 
 fn upload(app: &App, name: &str, bytes: Vec<u8>) -> (u16, Value) {
-    let r = App::client()
+    let r = app
+        .authed()
         .post(format!("{}/api/v1/models?name={name}", app.url))
         .body(bytes)
         .send()
@@ -281,7 +282,8 @@ fn winner_downloads_loads_in_tract_and_registers_as_a_version() {
     assert_eq!(j["status"], "completed", "{j}");
     let winner = j["recommendation"]["winner"].as_str().unwrap().to_string();
 
-    let r = App::client()
+    let r = app
+        .authed()
         .get(format!(
             "{}/api/v1/jobs/{id}/variants/{winner}/model",
             app.url
@@ -306,7 +308,8 @@ fn winner_downloads_loads_in_tract_and_registers_as_a_version() {
             .clone()
     };
     assert_eq!(json!(runledger::jobs::work::sha256_hex(&bytes)), expected);
-    let r = App::client()
+    let r = app
+        .authed()
         .get(format!("{}/api/v1/jobs/{id}/variants/int3/model", app.url))
         .send()
         .unwrap();

@@ -52,7 +52,8 @@ fn rebuilt_projection_equals_incremental_one() {
     ok("runs/delete", json!({"run_id": r2}));
     ok("experiments/delete", json!({"experiment_id": e2}));
     ok("experiments/restore", json!({"experiment_id": e2}));
-    let put = App::client()
+    let put = app
+        .authed()
         .put(format!(
             "{}/api/2.0/mlflow-artifacts/artifacts/{e1}/{r1}/artifacts/a.txt",
             app.url

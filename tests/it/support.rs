@@ -12,6 +12,8 @@ pub const API: &str = "/api/2.0/mlflow";
 
 pub struct App {
     pub url: String,
+    /// The first administrator's token, printed once on first start (`None` on a restart).
+    pub token: Option<String>,
     pub child: Child,
     stderr: Option<std::thread::JoinHandle<String>>,
 }
@@ -49,14 +51,18 @@ pub fn spawn_app_with(data_dir: &Path, config: &str) -> App {
     });
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        let mut token = None;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(t) = line.strip_prefix("RunLedger admin token: ") {
+                token = Some(t.trim().to_string());
+            }
             if let Some(url) = line.split("listening on ").nth(1) {
-                let _ = tx.send(url.trim().to_string());
+                let _ = tx.send((url.trim().to_string(), token.clone()));
             }
         }
     });
-    let url = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(url) => url,
+    let (url, token) = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(v) => v,
         Err(_) => {
             let _ = child.kill();
             let _ = child.wait();
@@ -66,14 +72,27 @@ pub fn spawn_app_with(data_dir: &Path, config: &str) -> App {
             );
         }
     };
+    let token = token.or_else(|| TOKENS.lock().unwrap().get(data_dir).cloned());
+    if let Some(t) = &token {
+        // A restart over the same data prints no token: remember it per data directory.
+        TOKENS
+            .lock()
+            .unwrap()
+            .insert(data_dir.to_path_buf(), t.clone());
+    }
     App {
         url,
+        token,
         child,
         stderr: Some(stderr),
     }
 }
 
+static TOKENS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<PathBuf, String>>> =
+    std::sync::LazyLock::new(Default::default);
+
 impl App {
+    /// A client without credentials (devices send their own keys).
     pub fn client() -> reqwest::blocking::Client {
         reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -81,8 +100,26 @@ impl App {
             .unwrap()
     }
 
+    /// A client that sends the administrator's token.
+    pub fn authed(&self) -> reqwest::blocking::Client {
+        Self::client_with(self.token.as_deref().expect("the admin token"))
+    }
+
+    /// A client that sends `token` as a bearer token.
+    pub fn client_with(token: &str) -> reqwest::blocking::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = format!("Bearer {token}").parse().unwrap();
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .default_headers(headers)
+            .build()
+            .unwrap()
+    }
+
     pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = Self::client()
+        let r = self
+            .authed()
             .post(format!("{}{API}/{path}", self.url))
             .json(&body)
             .send()
@@ -92,7 +129,8 @@ impl App {
     }
 
     pub fn get(&self, path: &str, query: &[(&str, &str)]) -> (u16, Value) {
-        let r = Self::client()
+        let r = self
+            .authed()
             .get(format!("{}{API}/{path}", self.url))
             .query(query)
             .send()

@@ -22,8 +22,8 @@ pub struct Fleet {
 impl Fleet {
     pub fn new(app: App) -> Fleet {
         Fleet {
+            client: app.authed(),
             app,
-            client: App::client(),
         }
     }
 

@@ -14,6 +14,7 @@ Environment switches:
                           (default ``${CARGO_TARGET_DIR:-target}/release/runledger``).
 * ``RUNLEDGER_TEST_URI``  use an already running server at this URL instead of starting one
                           (e.g. a real ``mlflow server`` to validate the suite itself).
+* ``RUNLEDGER_TEST_TOKEN``  with RUNLEDGER_TEST_URI: a bearer token for that server.
 * ``RUNLEDGER_TEST_DATA_DIR``  with RUNLEDGER_TEST_URI: the server's data/artifact directory,
                           used by the path-traversal test to check nothing escaped it.
 * ``RUNLEDGER_TEST_REFERENCE_MLFLOW=1``  the external server is real MLflow: skip the few
@@ -55,6 +56,7 @@ from mlflow.exceptions import MlflowException  # noqa: E402
 EXTERNAL_URI = os.environ.get("RUNLEDGER_TEST_URI", "").strip() or None
 REFERENCE_MLFLOW = os.environ.get("RUNLEDGER_TEST_REFERENCE_MLFLOW", "") in ("1", "true", "yes")
 LISTEN_RE = re.compile(r"listening on (http://\S+)")
+TOKEN_RE = re.compile(r"RunLedger admin token: (\S+)")
 
 
 def shared_data() -> Path:
@@ -81,8 +83,9 @@ def _tail(path: Path, max_chars: int = 20000) -> str:
 
 
 class ServerHandle:
-    def __init__(self, url, proc=None, data_dir=None, workdir=None):
+    def __init__(self, url, proc=None, data_dir=None, workdir=None, token=None):
         self.url = url.rstrip("/")
+        self.token = token
         self.proc = proc
         self.data_dir = Path(data_dir) if data_dir else None
         self.workdir = Path(workdir) if workdir else None
@@ -131,9 +134,14 @@ def _start_server(workdir: Path) -> ServerHandle:
     timeout = float(os.environ.get("RUNLEDGER_STARTUP_TIMEOUT", "60"))
     deadline = time.monotonic() + timeout
     while True:
-        m = LISTEN_RE.search(stdout_path.read_text(errors="replace"))
+        out = stdout_path.read_text(errors="replace")
+        m = LISTEN_RE.search(out)
         if m:
             handle.url = m.group(1).rstrip("/")
+            t = TOKEN_RE.search(out)
+            if not t:
+                pytest.exit("runledger printed no admin token on first start\n" + handle.logs(), returncode=3)
+            handle.token = t.group(1)
             return handle
         if proc.poll() is not None:
             pytest.exit(
@@ -179,11 +187,15 @@ def server(tmp_path_factory):
     global _SERVER
     if EXTERNAL_URI:
         data_dir = os.environ.get("RUNLEDGER_TEST_DATA_DIR") or None
-        handle = ServerHandle(EXTERNAL_URI, None, data_dir, None)
+        token = os.environ.get("RUNLEDGER_TEST_TOKEN") or None
+        handle = ServerHandle(EXTERNAL_URI, None, data_dir, None, token)
     else:
         handle = _start_server(tmp_path_factory.mktemp("runledger"))
     _SERVER = handle
     os.environ["MLFLOW_TRACKING_URI"] = handle.url
+    # The official client sends this as `Authorization: Bearer ...` on every request.
+    if handle.token:
+        os.environ["MLFLOW_TRACKING_TOKEN"] = handle.token
     mlflow.set_tracking_uri(handle.url)
     try:
         yield handle
@@ -225,6 +237,19 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
+
+
+def auth_headers() -> dict:
+    """The administrator's credentials, for raw HTTP calls."""
+    token = _SERVER.token if _SERVER else None
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def authed() -> requests.Session:
+    """A requests session that sends the administrator's token."""
+    s = requests.Session()
+    s.headers.update(auth_headers())
+    return s
 
 
 def uniq(prefix: str = "rl") -> str:
@@ -271,7 +296,7 @@ class Api:
 
     def __init__(self, base: str):
         self.base = base.rstrip("/")
-        self.session = requests.Session()
+        self.session = authed()
 
     def url(self, path: str) -> str:
         if path.startswith("/"):
@@ -290,7 +315,7 @@ class Api:
         u = urllib.parse.urlsplit(self.base)
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
         try:
-            conn.request(method, raw_path, body=body, headers=headers or {})
+            conn.request(method, raw_path, body=body, headers={**auth_headers(), **(headers or {})})
             resp = conn.getresponse()
             return resp.status, dict(resp.getheaders()), resp.read()
         finally:

@@ -5,7 +5,7 @@ import json
 
 import aiohttp
 
-from conftest import uniq
+from conftest import uniq, auth_headers
 
 JSON = {"Content-Type": "application/json"}
 
@@ -16,7 +16,7 @@ def _run(coro):
 
 def _session():
     # 8 requests in flight at a time (MLflow's own SQLAlchemy pool gives up beyond ~15).
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=8))
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=8), headers=auth_headers())
 
 
 def test_concurrent_metric_logging_loses_nothing(client, run_id, server):

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import aiohttp
 import mlflow
-import requests
 
-from conftest import shared_data
+from conftest import shared_data, auth_headers, authed
 
 TECHNIQUES = ["int8-static", "fp16", "prune-unstructured"]
 BOARDS = ["rpi4", "stm32h743"]
@@ -21,7 +20,7 @@ PROGRESS_KEYS = {"type", "job_id", "position", "current_technique", "overall_pro
 
 
 def _upload_file(api, name):
-    r = requests.post(f"{api}/datasets/files", data=(shared_data() / "datasets" / name).read_bytes(), timeout=60)
+    r = authed().post(f"{api}/datasets/files", data=(shared_data() / "datasets" / name).read_bytes(), timeout=60)
     assert r.status_code == 201, r.text
     return r.json()["sha256"]
 
@@ -33,14 +32,14 @@ def _dataset(api, images, labels):
         "labels_sha256": _upload_file(api, labels),
         "preprocess": {"scale": 1 / 255},
     }
-    r = requests.post(f"{api}/datasets", json=body, timeout=60)
+    r = authed().post(f"{api}/datasets", json=body, timeout=60)
     assert r.status_code == 201, r.text
     return r.json()
 
 
 def _start_job(server):
     api = server.url + "/api/v1"
-    model = requests.post(
+    model = authed().post(
         f"{api}/models",
         params={"name": "mnist-8"},
         data=(shared_data() / "models" / "mnist-8.onnx").read_bytes(),
@@ -51,7 +50,7 @@ def _start_job(server):
     calib = _dataset(api, "mnist_calib_images_u8.npy", "mnist_calib_labels_u8.npy")
     evaluation = _dataset(api, "mnist_eval_images_u8.npy", "mnist_eval_labels_u8.npy")
     assert evaluation["samples"] == 5000 and evaluation["sample_shape"] == [28, 28]
-    job = requests.post(
+    job = authed().post(
         f"{api}/jobs",
         json={
             "name": "mnist-8 for the edge",
@@ -86,7 +85,7 @@ def _finished(m):
 
 
 async def _watch(url):
-    async with aiohttp.ClientSession() as s:
+    async with aiohttp.ClientSession(headers=auth_headers()) as s:
         first_done = asyncio.Event()
 
         async def early():
@@ -165,13 +164,13 @@ def test_job_progress_stream_and_mlflow_run_tree(server):
     assert len(got) == len(set(got))
 
     # The job as the API reports it.
-    final = requests.get(f"{server.url}/api/v1/jobs/{job_id}", timeout=30).json()
+    final = authed().get(f"{server.url}/api/v1/jobs/{job_id}", timeout=30).json()
     assert final["status"] == "completed"
     for t in final["techniques"]:
         assert t["status"] == "completed"
         assert set(t["result"]["estimates"]) == set(BOARDS)
         assert t["result"]["accuracy"] > 0.97
-    rec = requests.get(f"{server.url}/api/v1/jobs/{job_id}/recommendation", timeout=30).json()
+    rec = authed().get(f"{server.url}/api/v1/jobs/{job_id}/recommendation", timeout=30).json()
     assert rec["winner"] in TECHNIQUES + ["original"]
     assert {r["name"] for r in rec["ranking"]} == set(TECHNIQUES) | {"original"}
 

@@ -11,13 +11,14 @@ import uuid
 import aiohttp
 import pyarrow as pa
 import pyarrow.ipc
-import requests
+
+from conftest import auth_headers, authed
 
 ARROW = "application/vnd.apache.arrow.stream"
 
 
 def _register(server, name, version="7"):
-    r = requests.post(
+    r = authed().post(
         f"{server.url}/api/v1/devices",
         json={"name": name, "model_name": "kws", "model_version": version},
         timeout=30,
@@ -42,7 +43,7 @@ def _events(n, kind="inference", start=None):
 
 
 def _post(server, key, events):
-    r = requests.post(
+    r = authed().post(
         f"{server.url}/api/v1/telemetry/batch",
         json=events,
         headers={"Authorization": f"Bearer {key}"},
@@ -57,7 +58,7 @@ def test_arrow_output_reads_back_in_pyarrow(server):
     events = _events(250)
     assert _post(server, key, events)["accepted"] == 250
 
-    r = requests.get(
+    r = authed().get(
         f"{server.url}/api/v1/analytics/recent-events",
         params={"device": device, "limit": 1000},
         headers={"Accept": ARROW},
@@ -73,14 +74,14 @@ def test_arrow_output_reads_back_in_pyarrow(server):
     assert sum(table.column("n_latency_ms").to_pylist()) == sum(e["latency_ms"] for e in events)
 
     # A named section of a multi-section query; the same numbers as the JSON form.
-    stats = requests.get(
+    stats = authed().get(
         f"{server.url}/api/v1/analytics/statistics",
         params={"device": device, "section": "fields"},
         headers={"Accept": ARROW},
         timeout=30,
     )
     fields = pa.ipc.open_stream(stats.content).read_all().to_pylist()
-    as_json = requests.get(
+    as_json = authed().get(
         f"{server.url}/api/v1/analytics/statistics", params={"device": device}, timeout=30
     ).json()["fields"]
     by_name = {f["field"]: f for f in as_json}
@@ -95,7 +96,7 @@ def test_live_stream_filters_by_device_and_kind(server):
     ws_url = server.url.replace("http://", "ws://") + f"/ws/telemetry?device={device}&kind=detection"
 
     async def watch():
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=auth_headers()) as session:
             async with session.ws_connect(ws_url) as ws:
                 await asyncio.sleep(0.3)
                 # Only the detections of `device` may arrive.

@@ -7,10 +7,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 use serde_json::json;
 
-use super::{actor, ok, ok_empty, Fields};
-use crate::api::error::MlflowError;
+use super::{ok, ok_empty, Fields, Scope};
+use crate::api::error::{ErrorCode, MlflowError};
 use crate::api::AppState;
 use crate::artifacts::{ArtifactPath, ArtifactStore};
+use crate::auth::Principal;
 use crate::events::Event;
 use crate::query::artifacts::{self, FileInfo};
 use crate::query::runs;
@@ -28,6 +29,39 @@ fn path_of(req: &HttpRequest) -> Result<ArtifactPath, MlflowError> {
     Ok(ArtifactPath::parse(&decoded)?)
 }
 
+/// Is `segment` (an artifact path's first) an experiment of the caller's tenant?
+fn own_experiment(st: &AppState, p: &Principal, segment: &str) -> bool {
+    segment.parse::<i64>().is_ok_and(|id| {
+        st.ledger
+            .read(|s| s.experiment(id).is_some_and(|e| e.tenant == p.tenant()))
+    })
+}
+
+/// Artifacts live under `<experiment id>/...`: a path outside the caller's experiments is
+/// refused, with one message whether the experiment is missing or another tenant's.
+fn check_path(st: &AppState, p: &Principal, path: &str) -> Result<(), MlflowError> {
+    let first = path.split('/').next().unwrap_or_default();
+    if own_experiment(st, p, first) {
+        Ok(())
+    } else {
+        Err(MlflowError::new(
+            ErrorCode::PermissionDenied,
+            format!("Artifact path '{path}' is not under an experiment of your tenant"),
+        ))
+    }
+}
+
+fn writable(p: &Principal) -> Result<(), MlflowError> {
+    if p.caller.can_write() {
+        Ok(())
+    } else {
+        Err(MlflowError::new(
+            ErrorCode::PermissionDenied,
+            format!("role '{}' is read-only", p.caller.role.as_str()),
+        ))
+    }
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, MlflowError> + Send + 'static,
 ) -> Result<T, MlflowError> {
@@ -39,12 +73,15 @@ async fn blocking<T: Send + 'static>(
 pub async fn upload(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
     mut body: web::Payload,
 ) -> Result<HttpResponse, MlflowError> {
+    writable(&p)?;
     let path = path_of(&req)?;
+    check_path(&st, &p, path.as_str())?;
     let store: Arc<ArtifactStore> = st.artifacts.clone();
-    let p = path.clone();
-    let mut pending = blocking(move || Ok(store.create(&p)?)).await?;
+    let at = path.clone();
+    let mut pending = blocking(move || Ok(store.create(&at)?)).await?;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| MlflowError::invalid(format!("upload interrupted: {e}")))?;
         // Small chunks: a write to the page cache is cheap; the sync happens once at commit.
@@ -58,7 +95,7 @@ pub async fn upload(
         crc32c,
     };
     st.ledger
-        .record(ARTIFACT_STREAM, vec![event], &actor(&req))
+        .record(ARTIFACT_STREAM, vec![event], &p.caller.actor)
         .await?;
     Ok(HttpResponse::Ok().finish())
 }
@@ -66,11 +103,13 @@ pub async fn upload(
 pub async fn download(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
 ) -> Result<HttpResponse, MlflowError> {
     let path = path_of(&req)?;
+    check_path(&st, &p, path.as_str())?;
     let store = st.artifacts.clone();
-    let p = path.clone();
-    let (file, size) = blocking(move || Ok(store.open_file(&p)?)).await?;
+    let at = path.clone();
+    let (file, size) = blocking(move || Ok(store.open_file(&at)?)).await?;
     let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
     let mime = mime_guess::from_path(path.as_str()).first_or_octet_stream();
     Ok(HttpResponse::Ok()
@@ -81,17 +120,20 @@ pub async fn download(
 pub async fn delete(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
 ) -> Result<HttpResponse, MlflowError> {
+    writable(&p)?;
     let path = path_of(&req)?;
+    check_path(&st, &p, path.as_str())?;
     let store = st.artifacts.clone();
-    let p = path.clone();
-    blocking(move || Ok(store.delete(&p)?)).await?;
+    let at = path.clone();
+    blocking(move || Ok(store.delete(&at)?)).await?;
     let event = Event::ArtifactDeleted {
         run_id: path.run_id(),
         path: path.as_str().to_string(),
     };
     st.ledger
-        .record(ARTIFACT_STREAM, vec![event], &actor(&req))
+        .record(ARTIFACT_STREAM, vec![event], &p.caller.actor)
         .await?;
     ok_empty()
 }
@@ -104,13 +146,25 @@ fn files_json(files: Vec<FileInfo>) -> Result<HttpResponse, MlflowError> {
     }
 }
 
-/// `GET .../artifacts?path=dir`: immediate children of a directory.
-pub async fn list(st: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, MlflowError> {
+/// `GET .../artifacts?path=dir`: immediate children of a directory. At the root, only the
+/// caller's experiments are listed.
+pub async fn list(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    p: Principal,
+) -> Result<HttpResponse, MlflowError> {
     let dir = match Fields::from_query(&req)?.opt_str("path")? {
         Some(p) if !p.trim_matches('/').is_empty() => ArtifactPath::parse(&p)?.as_str().to_string(),
         _ => String::new(),
     };
-    let files = st.queries.read(move |c| artifacts::list(c, &dir)).await?;
+    if !dir.is_empty() {
+        check_path(&st, &p, &dir)?;
+    }
+    let root = dir.is_empty();
+    let mut files = st.queries.read(move |c| artifacts::list(c, &dir)).await?;
+    if root {
+        files.retain(|f| own_experiment(&st, &p, &f.path));
+    }
     files_json(files)
 }
 
@@ -118,9 +172,11 @@ pub async fn list(st: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespo
 pub async fn list_for_run(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
 ) -> Result<HttpResponse, MlflowError> {
     let f = Fields::from_query(&req)?;
     let run_id = f.run_id()?;
+    Scope { st: &st, p: &p }.readable_run(&run_id)?;
     let sub = match f.opt_str("path")? {
         Some(p) if !p.trim_matches('/').is_empty() => {
             Some(ArtifactPath::parse(&p)?.as_str().to_string())

@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 
 use super::error::MlflowError;
 use super::AppState;
-use crate::domain::Command;
+use crate::auth::Principal;
+use crate::domain::{tenancy, Command};
 pub use fields::{parse_double, Fields};
 
 /// Version of the MLflow REST surface we implement (what `/version` reports).
@@ -112,21 +113,56 @@ pub(super) fn ok_empty() -> Result<HttpResponse, MlflowError> {
     ok(json!({}))
 }
 
-/// Who made the request, for the event's audit trail. Until authentication exists every
-/// request is the anonymous user.
-pub(super) fn actor(_req: &HttpRequest) -> String {
-    "user:anonymous".to_string()
+/// A request's caller and what it may see.
+pub(super) struct Scope<'a> {
+    pub st: &'a AppState,
+    pub p: &'a Principal,
 }
 
-/// Parse the body, build a command, execute it, answer `{}`.
+impl Scope<'_> {
+    pub fn tenant(&self) -> &str {
+        self.p.tenant()
+    }
+
+    /// The `experiment_id` field; `0` is each tenant's own default experiment.
+    pub fn experiment_id(&self, f: &Fields) -> Result<i64, MlflowError> {
+        Ok(self.resolve_experiment(f.experiment_id()?))
+    }
+
+    pub fn resolve_experiment(&self, id: i64) -> i64 {
+        let t = self.tenant();
+        self.st.ledger.read(|s| s.resolve_experiment(t, id))
+    }
+
+    /// Another tenant's experiment reads as a missing one.
+    pub fn readable_experiment(&self, id: i64) -> Result<(), MlflowError> {
+        let t = self.tenant();
+        Ok(self
+            .st
+            .ledger
+            .read(|s| tenancy::readable_experiment(s, t, id))?)
+    }
+
+    pub fn readable_run(&self, run_id: &str) -> Result<(), MlflowError> {
+        let t = self.tenant();
+        Ok(self
+            .st
+            .ledger
+            .read(|s| tenancy::readable_run(s, t, run_id))?)
+    }
+}
+
+/// Parse the body, build a command, execute it as the caller, answer `{}`.
 pub(super) async fn execute(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
     body: web::Bytes,
-    make: impl FnOnce(&Fields) -> Result<Command, MlflowError>,
+    make: impl FnOnce(&Fields, &Scope) -> Result<Command, MlflowError>,
 ) -> Result<HttpResponse, MlflowError> {
     let f = Fields::from_body(&req, &body)?;
-    st.ledger.execute(make(&f)?, &actor(&req)).await?;
+    let cmd = make(&f, &Scope { st: &st, p: &p })?;
+    st.ledger.execute(cmd, &p.caller).await?;
     ok_empty()
 }
 

@@ -3,9 +3,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::{actor, execute, ok, page_response, Fields};
+use super::{execute, ok, page_response, Fields, Scope};
 use crate::api::error::MlflowError;
 use crate::api::AppState;
+use crate::auth::Principal;
 use crate::domain::{run_names, Command};
 use crate::events::{Dataset, DatasetInput, KeyValue, MetricPoint};
 use crate::ledger::now_ms;
@@ -45,20 +46,24 @@ fn run_info(r: &crate::domain::Run) -> RunInfo {
 pub async fn create(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
     body: web::Bytes,
 ) -> Result<HttpResponse, MlflowError> {
     let f = Fields::from_body(&req, &body)?;
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let cmd = Command::CreateRun {
         run_id: run_id.clone(),
-        experiment_id: f.experiment_id()?,
+        experiment_id: Scope { st: &st, p: &p }.experiment_id(&f)?,
         generated_name: run_names::generate(),
         run_name: f.opt_str("run_name")?,
-        user_id: f.opt_str("user_id")?.unwrap_or_default(),
+        user_id: f
+            .opt_str("user_id")?
+            .or_else(|| p.caller.username.clone())
+            .unwrap_or_default(),
         start_time: f.opt_i64("start_time")?.unwrap_or_else(now_ms),
         tags: f.key_values("tags")?,
     };
-    st.ledger.execute(cmd, &actor(&req)).await?;
+    st.ledger.execute(cmd, &p.caller).await?;
     // The response is built from command-side state: no need to wait for the projection.
     let run = st.ledger.read(|s| {
         s.run(&run_id).map(|r| {
@@ -92,6 +97,7 @@ pub async fn create(
 pub async fn update(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
     body: web::Bytes,
 ) -> Result<HttpResponse, MlflowError> {
     let f = Fields::from_body(&req, &body)?;
@@ -102,7 +108,7 @@ pub async fn update(
         end_time: f.opt_i64("end_time")?,
         run_name: f.opt_str("run_name")?,
     };
-    st.ledger.execute(cmd, &actor(&req)).await?;
+    st.ledger.execute(cmd, &p.caller).await?;
     let info = st.ledger.read(|s| s.run(&run_id).map(run_info));
     match info {
         Some(info) => ok(json!({ "run_info": info })),
@@ -112,8 +118,13 @@ pub async fn update(
     }
 }
 
-pub async fn get(st: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, MlflowError> {
+pub async fn get(
+    st: web::Data<AppState>,
+    req: HttpRequest,
+    p: Principal,
+) -> Result<HttpResponse, MlflowError> {
     let run_id = Fields::from_query(&req)?.run_id()?;
+    Scope { st: &st, p: &p }.readable_run(&run_id)?;
     let run = st.queries.read(move |c| runs::get(c, &run_id)).await?;
     ok(json!({ "run": run }))
 }
@@ -121,18 +132,27 @@ pub async fn get(st: web::Data<AppState>, req: HttpRequest) -> Result<HttpRespon
 pub async fn search(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
     body: web::Bytes,
 ) -> Result<HttpResponse, MlflowError> {
     let f = Fields::from_body(&req, &body)?;
+    let scope = Scope { st: &st, p: &p };
     let experiment_ids = f
         .str_list("experiment_ids")?
         .iter()
         .map(|id| {
-            id.trim()
+            let id = id
+                .trim()
                 .parse()
-                .map_err(|_| MlflowError::invalid(format!("Invalid experiment id '{id}'")))
+                .map_err(|_| MlflowError::invalid(format!("Invalid experiment id '{id}'")))?;
+            let id = scope.resolve_experiment(id);
+            // Another tenant's experiment is searched like a missing one: it has no runs.
+            Ok(match scope.readable_experiment(id) {
+                Ok(()) => id,
+                Err(_) => -1,
+            })
         })
-        .collect::<Result<Vec<i64>, _>>()?;
+        .collect::<Result<Vec<i64>, MlflowError>>()?;
     let s = RunSearch {
         experiment_ids,
         filter: f.opt_str("filter")?.unwrap_or_default(),
@@ -148,9 +168,10 @@ pub async fn search(
 pub async fn delete(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
     body: web::Bytes,
 ) -> Result<HttpResponse, MlflowError> {
-    execute(st, req, body, |f| {
+    execute(st, req, p, body, |f, _| {
         Ok(Command::DeleteRun {
             run_id: f.run_id()?,
         })
@@ -161,9 +182,10 @@ pub async fn delete(
 pub async fn restore(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
     body: web::Bytes,
 ) -> Result<HttpResponse, MlflowError> {
-    execute(st, req, body, |f| {
+    execute(st, req, p, body, |f, _| {
         Ok(Command::RestoreRun {
             run_id: f.run_id()?,
         })
@@ -185,9 +207,10 @@ fn metric(f: &Fields) -> Result<MetricPoint, MlflowError> {
 pub async fn log_metric(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
     body: web::Bytes,
 ) -> Result<HttpResponse, MlflowError> {
-    execute(st, req, body, |f| {
+    execute(st, req, p, body, |f, _| {
         Ok(Command::LogBatch {
             run_id: f.run_id()?,
             metrics: vec![metric(f)?],
@@ -201,9 +224,10 @@ pub async fn log_metric(
 pub async fn log_param(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
     body: web::Bytes,
 ) -> Result<HttpResponse, MlflowError> {
-    execute(st, req, body, |f| {
+    execute(st, req, p, body, |f, _| {
         Ok(Command::LogBatch {
             run_id: f.run_id()?,
             metrics: vec![],
@@ -220,9 +244,10 @@ pub async fn log_param(
 pub async fn set_tag(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
     body: web::Bytes,
 ) -> Result<HttpResponse, MlflowError> {
-    execute(st, req, body, |f| {
+    execute(st, req, p, body, |f, _| {
         Ok(Command::LogBatch {
             run_id: f.run_id()?,
             metrics: vec![],
@@ -239,9 +264,10 @@ pub async fn set_tag(
 pub async fn delete_tag(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
     body: web::Bytes,
 ) -> Result<HttpResponse, MlflowError> {
-    execute(st, req, body, |f| {
+    execute(st, req, p, body, |f, _| {
         Ok(Command::DeleteTag {
             run_id: f.run_id()?,
             key: f.str("key")?,
@@ -253,9 +279,10 @@ pub async fn delete_tag(
 pub async fn log_batch(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
     body: web::Bytes,
 ) -> Result<HttpResponse, MlflowError> {
-    execute(st, req, body, |f| {
+    execute(st, req, p, body, |f, _| {
         Ok(Command::LogBatch {
             run_id: f.run_id()?,
             metrics: f
@@ -282,9 +309,10 @@ pub async fn log_batch(
 pub async fn log_inputs(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
     body: web::Bytes,
 ) -> Result<HttpResponse, MlflowError> {
-    execute(st, req, body, |f| {
+    execute(st, req, p, body, |f, _| {
         let inputs = f
             .objects("datasets")?
             .iter()
@@ -314,9 +342,11 @@ pub async fn log_inputs(
 pub async fn get_history(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
 ) -> Result<HttpResponse, MlflowError> {
     let f = Fields::from_query(&req)?;
     let run_id = f.run_id()?;
+    Scope { st: &st, p: &p }.readable_run(&run_id)?;
     let key = f.str("metric_key")?;
     // Without max_results MLflow returns the whole history.
     let max_results = match f.opt_i64("max_results")? {

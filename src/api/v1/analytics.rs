@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::error::{ApiError, Code};
 use crate::api::AppState;
+use crate::auth::Principal;
 use crate::query::analytics::{self, Param, Params};
 
 pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
@@ -44,6 +45,7 @@ pub struct AnalyticsQuery {
 pub async fn run(
     st: web::Data<AppState>,
     req: HttpRequest,
+    p: Principal,
     name: web::Path<String>,
     q: web::Query<AnalyticsQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -59,7 +61,7 @@ pub async fn run(
         )
     })?;
     let q = q.into_inner();
-    let (params, echo) = params(&q, crate::ledger::now_ms())?;
+    let (params, echo) = params(&q, p.tenant(), crate::ledger::now_ms())?;
     if wants_arrow(&req) {
         let section = match &q.section {
             None => query.sections.first(),
@@ -113,7 +115,8 @@ fn wants_arrow(req: &HttpRequest) -> bool {
 }
 
 /// Typed parameters for every query (a query binds the ones it names), and their echo.
-pub fn params(q: &AnalyticsQuery, now_ms: i64) -> Result<(Params, Value), ApiError> {
+/// `tenant` is the caller's, never a request parameter.
+pub fn params(q: &AnalyticsQuery, tenant: &str, now_ms: i64) -> Result<(Params, Value), ApiError> {
     let from = q.from.as_deref().map(|v| time("from", v)).transpose()?;
     let to = q.to.as_deref().map(|v| time("to", v)).transpose()?;
     if let (Some(f), Some(t)) = (from, to) {
@@ -162,6 +165,7 @@ pub fn params(q: &AnalyticsQuery, now_ms: i64) -> Result<(Params, Value), ApiErr
     }
     let text = |v: &Option<String>| v.clone().map(Param::Text).unwrap_or(Param::Null);
     let params: Params = [
+        ("tenant", Param::Text(tenant.to_string())),
         ("from", Param::Int(from.unwrap_or(i64::MIN))),
         ("to", Param::Int(to.unwrap_or(i64::MAX))),
         ("device", text(&q.device)),
@@ -256,13 +260,13 @@ mod tests {
             to: Some("1000".into()),
             ..Default::default()
         };
-        assert!(params(&q, 0).unwrap_err().message.contains("'from'"));
+        assert!(params(&q, "t", 0).unwrap_err().message.contains("'from'"));
         let q = AnalyticsQuery {
             limit: Some(0),
             ..Default::default()
         };
-        assert!(params(&q, 0).unwrap_err().message.contains("'limit'"));
-        let (p, _) = params(&AnalyticsQuery::default(), 5).unwrap();
+        assert!(params(&q, "t", 0).unwrap_err().message.contains("'limit'"));
+        let (p, _) = params(&AnalyticsQuery::default(), "t", 5).unwrap();
         assert_eq!(p["from"], Param::Int(i64::MIN));
         assert_eq!(p["device"], Param::Null);
     }

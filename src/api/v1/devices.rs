@@ -8,7 +8,9 @@ use super::error::ApiError;
 use super::{json_body, Pagination};
 use crate::api::AppState;
 use crate::auth::keys::{generate_device_key, hash_key};
+use crate::auth::Principal;
 use crate::domain::device::NewDevice;
+use crate::domain::tenancy;
 use crate::domain::Command;
 use crate::events::KeyValue;
 use crate::query::devices::{self, DeviceView};
@@ -40,7 +42,11 @@ pub struct DeviceWithKey {
     pub api_key: String,
 }
 
-pub async fn register(st: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn register(
+    st: web::Data<AppState>,
+    p: Principal,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let req: RegisterDevice = json_body(&body)?;
     let tags = match req.tags {
         None => vec![],
@@ -62,8 +68,9 @@ pub async fn register(st: web::Data<AppState>, body: web::Bytes) -> Result<HttpR
                 model_version: req.model_version,
                 run_id: req.run_id,
                 key_hash: hash_key(&key),
+                tenant: p.tenant().to_string(),
             }),
-            "user:anonymous",
+            &p.caller,
         )
         .await?;
     let device = read_device(&st, device_id).await?;
@@ -73,25 +80,35 @@ pub async fn register(st: web::Data<AppState>, body: web::Bytes) -> Result<HttpR
     }))
 }
 
-pub async fn get(st: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let device = read_device(&st, id.into_inner()).await?;
+pub async fn get(
+    st: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let t = p.tenant();
+    st.ledger.read(|s| tenancy::readable_device(s, t, &id))?;
+    let device = read_device(&st, id).await?;
     Ok(HttpResponse::Ok().json(device))
 }
 
 pub async fn list(
     st: web::Data<AppState>,
+    p: Principal,
     page: web::Query<Pagination>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = page.bounds(1000)?;
+    let tenant = p.tenant().to_string();
     let items = st
         .queries
-        .read(move |c| devices::list(c, limit + 1, offset))
+        .read(move |c| devices::list(c, &tenant, limit + 1, offset))
         .await?;
     Ok(HttpResponse::Ok().json(super::page(items, limit, offset)))
 }
 
 pub async fn rotate(
     st: web::Data<AppState>,
+    p: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let device_id = id.into_inner();
@@ -102,7 +119,7 @@ pub async fn rotate(
                 device_id: device_id.clone(),
                 key_hash: hash_key(&key),
             },
-            "user:anonymous",
+            &p.caller,
         )
         .await?;
     let device = read_device(&st, device_id).await?;
@@ -114,6 +131,7 @@ pub async fn rotate(
 
 pub async fn revoke(
     st: web::Data<AppState>,
+    p: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let device_id = id.into_inner();
@@ -122,7 +140,7 @@ pub async fn revoke(
             Command::RevokeDeviceKey {
                 device_id: device_id.clone(),
             },
-            "user:anonymous",
+            &p.caller,
         )
         .await?;
     let device = read_device(&st, device_id).await?;

@@ -17,6 +17,12 @@ pub enum Code {
     InvalidArgument,
     InvalidEvents,
     Unauthenticated,
+    /// The caller's role does not allow it.
+    Forbidden,
+    /// The tenant's tier does not include it (a technique, a model size).
+    NotInTier,
+    /// The tenant used up its tier's monthly allowance.
+    QuotaExceeded,
     NotFound,
     AlreadyExists,
     /// The resource is not in a state that allows the request (a finished job, a result not
@@ -35,6 +41,8 @@ impl Code {
         match self {
             Code::InvalidArgument | Code::InvalidEvents => StatusCode::BAD_REQUEST,
             Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Code::Forbidden | Code::NotInTier => StatusCode::FORBIDDEN,
+            Code::QuotaExceeded => StatusCode::PAYMENT_REQUIRED,
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::AlreadyExists | Code::Conflict => StatusCode::CONFLICT,
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -110,6 +118,9 @@ impl From<DomainError> for ApiError {
             DomainError::InvalidState(_) => Code::Conflict,
             DomainError::AlreadyExists(_) => Code::AlreadyExists,
             DomainError::NotFound(_) => Code::NotFound,
+            DomainError::Forbidden(_) => Code::Forbidden,
+            DomainError::NotInTier(_) => Code::NotInTier,
+            DomainError::QuotaExceeded(_) => Code::QuotaExceeded,
         };
         ApiError::new(code, e.to_string())
     }

@@ -8,6 +8,7 @@ use tokio_util::io::ReaderStream;
 use super::error::{ApiError, Code};
 use super::{json_body, Pagination};
 use crate::api::AppState;
+use crate::auth::Principal;
 use crate::domain::job::JobView;
 use crate::domain::Command;
 use crate::events::{BoardTarget, JobSpec, TechniqueSpec};
@@ -51,7 +52,11 @@ fn goal(v: Option<serde_json::Value>) -> Result<Goal, ApiError> {
         .map(|g| g.unwrap_or(Goal::Balanced))
 }
 
-pub async fn create(st: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    st: web::Data<AppState>,
+    p: Principal,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let req: CreateJob = json_body(&body)?;
     let experiment_id = match req.experiment_id.as_deref() {
         None => 0,
@@ -59,10 +64,17 @@ pub async fn create(st: web::Data<AppState>, body: web::Bytes) -> Result<HttpRes
             .parse()
             .map_err(|_| ApiError::invalid(format!("Field 'experiment_id': '{s}' is not an id")))?,
     };
-    let model_name = st
-        .ledger
-        .read(|s| s.models.get(&req.model_id).map(|m| m.name.clone()))
-        .unwrap_or_else(|| req.model_id.clone());
+    let tenant = p.tenant().to_string();
+    let (experiment_id, model_name) = st.ledger.read(|s| {
+        (
+            s.resolve_experiment(&tenant, experiment_id),
+            s.models
+                .get(&req.model_id)
+                .filter(|m| m.tenant == tenant)
+                .map(|m| m.name.clone()),
+        )
+    });
+    let model_name = model_name.unwrap_or_else(|| req.model_id.clone());
     let spec = JobSpec {
         name: req.name.unwrap_or_else(|| format!("optimize {model_name}")),
         evaluation_dataset_id: req
@@ -77,14 +89,22 @@ pub async fn create(st: web::Data<AppState>, body: web::Bytes) -> Result<HttpRes
         experiment_id,
         priority: 0,
     };
-    let job_id = st.jobs.submit(spec).await?;
-    let job = st.queries.read(move |c| q::job(c, &job_id)).await?;
+    let job_id = st.jobs.submit(spec, &p.caller).await?;
+    let job = st
+        .queries
+        .read(move |c| q::job(c, &tenant, &job_id))
+        .await?;
     Ok(HttpResponse::Created().json(job))
 }
 
-pub async fn get(st: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    st: web::Data<AppState>,
+    p: Principal,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    Ok(HttpResponse::Ok().json(st.queries.read(move |c| q::job(c, &id)).await?))
+    let tenant = p.tenant().to_string();
+    Ok(HttpResponse::Ok().json(st.queries.read(move |c| q::job(c, &tenant, &id)).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -99,6 +119,7 @@ pub struct ListJobs {
 
 pub async fn list(
     st: web::Data<AppState>,
+    p: Principal,
     query: web::Query<ListJobs>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
@@ -112,6 +133,7 @@ pub async fn list(
             .map_err(|e| ApiError::invalid(format!("Parameter 'status': {e}")))?;
     }
     let filter = JobFilter {
+        tenant: p.tenant().to_string(),
         status: query.status,
         model_id: query.model_id,
     };
@@ -124,24 +146,28 @@ pub async fn list(
 
 pub async fn cancel(
     st: web::Data<AppState>,
+    p: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    st.jobs.cancel(&id, "user:anonymous").await?;
-    Ok(HttpResponse::Ok().json(st.queries.read(move |c| q::job(c, &id)).await?))
+    st.jobs.cancel(&id, &p.caller).await?;
+    let tenant = p.tenant().to_string();
+    Ok(HttpResponse::Ok().json(st.queries.read(move |c| q::job(c, &tenant, &id)).await?))
 }
 
 /// The job as folded by the projection.
-async fn job_view(st: &AppState, id: String) -> Result<JobView, ApiError> {
-    let doc = st.queries.read(move |c| q::job(c, &id)).await?;
+async fn job_view(st: &AppState, p: &Principal, id: String) -> Result<JobView, ApiError> {
+    let tenant = p.tenant().to_string();
+    let doc = st.queries.read(move |c| q::job(c, &tenant, &id)).await?;
     serde_json::from_value(doc).map_err(ApiError::internal)
 }
 
 pub async fn recommendation(
     st: web::Data<AppState>,
+    p: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let job = job_view(&st, id.into_inner()).await?;
+    let job = job_view(&st, &p, id.into_inner()).await?;
     match job.recommendation {
         Some(r) => Ok(HttpResponse::Ok().json(r)),
         None => Err(ApiError::new(
@@ -167,22 +193,24 @@ pub struct Recompute {
 /// Recompute the recommendation over the job's measured results, without re-running it.
 pub async fn recompute(
     st: web::Data<AppState>,
+    p: Principal,
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let req: Recompute = json_body(&body)?;
     let (c, g) = (constraints(req.constraints)?, goal(req.goal)?);
-    let job = job_view(&st, id.into_inner()).await?;
+    let job = job_view(&st, &p, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(recommend(&worker_candidates(&job), &c, g)))
 }
 
 /// Stream a variant (`original` is the uploaded model) as an ONNX file.
 pub async fn download(
     st: web::Data<AppState>,
+    p: Principal,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, technique) = path.into_inner();
-    let job = job_view(&st, id.clone()).await?;
+    let job = job_view(&st, &p, id.clone()).await?;
     let sha = if technique == "original" {
         st.ledger
             .read(|s| s.models.get(&job.spec.model_id).map(|m| m.sha256.clone()))
@@ -232,11 +260,13 @@ struct Versions {
 
 pub async fn register_version(
     st: web::Data<AppState>,
+    p: Principal,
     name: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let req: RegisterVersion = json_body(&body)?;
     let name = name.into_inner();
+    let tenant = p.tenant().to_string();
     let out = st
         .ledger
         .execute(
@@ -244,8 +274,9 @@ pub async fn register_version(
                 name: name.clone(),
                 job_id: req.job_id,
                 technique: req.technique,
+                tenant: tenant.clone(),
             },
-            "user:anonymous",
+            &p.caller,
         )
         .await?;
     let version = out.events.iter().find_map(|e| match e {
@@ -254,7 +285,7 @@ pub async fn register_version(
     });
     let versions = st
         .queries
-        .read(move |c| q::model_versions(c, &name))
+        .read(move |c| q::model_versions(c, &tenant, &name))
         .await?;
     let v = versions
         .into_iter()
@@ -265,12 +296,14 @@ pub async fn register_version(
 
 pub async fn list_versions(
     st: web::Data<AppState>,
+    p: Principal,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
+    let tenant = p.tenant().to_string();
     let versions = st
         .queries
-        .read(move |c| q::model_versions(c, &name))
+        .read(move |c| q::model_versions(c, &tenant, &name))
         .await?;
     Ok(HttpResponse::Ok().json(Versions { versions }))
 }

@@ -1,6 +1,7 @@
 //! The native API, `/api/v1/...`: devices, telemetry ingest, analytics. Errors use one
 //! envelope (see `error`).
 
+pub mod accounts;
 pub mod analytics;
 pub mod devices;
 pub mod error;
@@ -25,6 +26,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::PathConfig::default()
                     .error_handler(|e, _| ApiError::invalid(format!("invalid path: {e}")).into()),
             )
+            .route("/auth/token", web::post().to(accounts::token))
+            .route("/auth/whoami", web::get().to(accounts::whoami))
+            .route("/auth/tokens", web::post().to(accounts::issue_token))
+            .route("/auth/tokens", web::get().to(accounts::list_tokens))
+            .route(
+                "/auth/tokens/{id}",
+                web::delete().to(accounts::revoke_token),
+            )
+            .route("/users", web::post().to(accounts::create_user))
+            .route("/users", web::get().to(accounts::list_users))
+            .route(
+                "/users/{username}/password",
+                web::put().to(accounts::set_password),
+            )
+            .route("/users/{username}/role", web::put().to(accounts::set_role))
+            .route("/tenants", web::post().to(accounts::create_tenant))
+            .route("/tenants", web::get().to(accounts::list_tenants))
+            .route("/tenants/{id}/tier", web::put().to(accounts::set_tier))
+            .route("/usage", web::get().to(accounts::usage))
             .route("/devices", web::post().to(devices::register))
             .route("/devices", web::get().to(devices::list))
             .route("/devices/{id}", web::get().to(devices::get))
@@ -70,6 +90,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::get().to(jobs::list_versions),
             ),
     );
+}
+
+/// Writes outside the ledger (uploads) check the role themselves; commands are checked by it.
+pub fn writable(p: &crate::auth::Principal) -> Result<(), ApiError> {
+    if p.caller.can_write() {
+        Ok(())
+    } else {
+        Err(crate::domain::DomainError::Forbidden(format!(
+            "role '{}' is read-only",
+            p.caller.role.as_str()
+        ))
+        .into())
+    }
 }
 
 /// A JSON body, with a 400 naming what is wrong.

@@ -2,13 +2,14 @@
 //! Uploads stream to a temporary blob, are validated, and only then stored and recorded; a
 //! refused upload leaves nothing behind.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::json_body;
 use crate::api::AppState;
+use crate::auth::Principal;
 use crate::blobs::{BlobStore, PendingBlob};
 use crate::domain::job::{DatasetInfo, ModelInfo};
 use crate::domain::Command;
@@ -50,13 +51,51 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("blocking task: {e}")))?
 }
 
+/// The largest upload the tenant's tier allows, checked before reading a byte when the client
+/// sends `Content-Length`, and while streaming otherwise.
+fn tier_cap(st: &AppState, p: &Principal, req: &HttpRequest) -> Result<u64, ApiError> {
+    use crate::domain::tier;
+    let server_cap = st.jobs.config.max_model_bytes;
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let t = p.tenant();
+    let tier_max = st.ledger.read(|s| {
+        if let Some(n) = declared {
+            tier::check_model_size(s, t, n)?;
+        }
+        Ok::<_, crate::domain::DomainError>(tier::limits(tier::tier_of(s, t)).max_model_bytes)
+    })?;
+    Ok(tier_max.map_or(server_cap, |m| m.min(server_cap)))
+}
+
 pub async fn upload(
     st: web::Data<AppState>,
+    req: HttpRequest,
+    p: Principal,
     query: web::Query<UploadModel>,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    super::writable(&p)?;
     let jobs = &st.jobs;
-    let blob = receive(&jobs.blobs, body, jobs.config.max_model_bytes).await?;
+    let cap = tier_cap(&st, &p, &req)?;
+    let blob = match receive(&jobs.blobs, body, cap).await {
+        // Past the tier's cap (not the server's): say which limit it was.
+        Err(e)
+            if e.code == super::error::Code::PayloadTooLarge
+                && cap < jobs.config.max_model_bytes =>
+        {
+            let t = p.tenant();
+            return Err(st
+                .ledger
+                .read(|s| crate::domain::tier::check_model_size(s, t, cap + 1))
+                .err()
+                .map(ApiError::from)
+                .unwrap_or(e));
+        }
+        other => other?,
+    };
     let (blob, summary) = blocking(move || {
         let bytes = std::fs::read(blob.tmp_path())
             .map_err(|e| ApiError::internal(format!("reading the upload: {e}")))?;
@@ -83,22 +122,29 @@ pub async fn upload(
                     name: query.into_inner().name,
                     sha256,
                     size_bytes,
+                    tenant: p.tenant().to_string(),
                 },
                 summary: serde_json::to_value(&summary).unwrap_or_default(),
             },
-            "user:anonymous",
+            &p.caller,
         )
         .await?;
-    let view = st.queries.read(move |c| q::model(c, &model_id)).await?;
+    let tenant = p.tenant().to_string();
+    let view = st
+        .queries
+        .read(move |c| q::model(c, &tenant, &model_id))
+        .await?;
     Ok(HttpResponse::Created().json(view))
 }
 
 pub async fn get_model(
     st: web::Data<AppState>,
+    p: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    Ok(HttpResponse::Ok().json(st.queries.read(move |c| q::model(c, &id)).await?))
+    let tenant = p.tenant().to_string();
+    Ok(HttpResponse::Ok().json(st.queries.read(move |c| q::model(c, &tenant, &id)).await?))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -113,8 +159,10 @@ pub struct StoredFile {
 /// `POST /api/v1/datasets/files`: one `.npy` file (inputs or labels), stored by digest.
 pub async fn upload_file(
     st: web::Data<AppState>,
+    p: Principal,
     body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    super::writable(&p)?;
     let jobs = &st.jobs;
     let blob = receive(&jobs.blobs, body, jobs.config.max_dataset_bytes).await?;
     let (blob, shape) = blocking(move || {
@@ -157,23 +205,31 @@ pub struct RegisterDataset {
 
 pub async fn register_dataset(
     st: web::Data<AppState>,
+    p: Principal,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let req: RegisterDataset = json_body(&body)?;
     let blobs = st.jobs.blobs.clone();
     let presets_dir = st.jobs.config.datasets_dir.clone();
-    let info = blocking(move || resolve_dataset(&blobs, presets_dir.as_deref(), req)).await?;
+    let tenant = p.tenant().to_string();
+    let info =
+        blocking(move || resolve_dataset(&blobs, presets_dir.as_deref(), &tenant, req)).await?;
     let dataset_id = info.dataset_id.clone();
     st.ledger
-        .execute(Command::RegisterDataset(info), "user:anonymous")
+        .execute(Command::RegisterDataset(info), &p.caller)
         .await?;
-    let view = st.queries.read(move |c| q::dataset(c, &dataset_id)).await?;
+    let tenant = p.tenant().to_string();
+    let view = st
+        .queries
+        .read(move |c| q::dataset(c, &tenant, &dataset_id))
+        .await?;
     Ok(HttpResponse::Created().json(view))
 }
 
 fn resolve_dataset(
     blobs: &BlobStore,
     presets_dir: Option<&std::path::Path>,
+    tenant: &str,
     req: RegisterDataset,
 ) -> Result<DatasetInfo, ApiError> {
     let (name, source, inputs, labels, preprocess) = match (&req.preset, &req.inputs_sha256) {
@@ -245,13 +301,20 @@ fn resolve_dataset(
         preprocess,
         samples,
         sample_shape,
+        tenant: tenant.to_string(),
     })
 }
 
 pub async fn get_dataset(
     st: web::Data<AppState>,
+    p: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    Ok(HttpResponse::Ok().json(st.queries.read(move |c| q::dataset(c, &id)).await?))
+    let tenant = p.tenant().to_string();
+    Ok(HttpResponse::Ok().json(
+        st.queries
+            .read(move |c| q::dataset(c, &tenant, &id))
+            .await?,
+    ))
 }

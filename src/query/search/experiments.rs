@@ -106,7 +106,9 @@ fn experiment_filter(filter: &str, clause: &Clause) -> Result<Frag, SearchError>
 /// SQL selecting `experiment_id` of the matching experiments, in order,
 /// `LIMIT max_results + 1 OFFSET offset`. The caller validates `max_results` against its own
 /// limit ([`super::validate_max_results`]); here it only has to be at least 1.
+/// Only the experiments of `tenant` are ever searched.
 pub fn compile_experiment_search(
+    tenant: &str,
     filter: &str,
     view: ViewType,
     order_by: &[String],
@@ -115,7 +117,11 @@ pub fn compile_experiment_search(
 ) -> Result<CompiledQuery, SearchError> {
     let limit = check_max_results(max_results, i64::MAX as u64 - 1)?;
     let clauses = parse_filter(filter)?;
-    let mut conds: Vec<Frag> = Vec::with_capacity(clauses.len() + 1);
+    let mut conds: Vec<Frag> = Vec::with_capacity(clauses.len() + 2);
+    conds.push((
+        "e.tenant_id = ?".to_string(),
+        vec![SqlValue::Text(tenant.to_string())],
+    ));
     if let Some(stage) = view.stage_literal() {
         conds.push((format!("e.lifecycle_stage = {stage}"), Vec::new()));
     }

@@ -6,8 +6,9 @@ use super::*;
 // Experiment search SQL
 // ---------------------------------------------------------------------------------------------
 
+// Every search is confined to the caller's tenant, bound as the first parameter.
 const EXP_PREFIX: &str =
-    "SELECT e.experiment_id FROM experiments e WHERE e.lifecycle_stage = 'active'";
+    "SELECT e.experiment_id FROM experiments e WHERE e.tenant_id = ? AND e.lifecycle_stage = 'active'";
 const EXP_SUFFIX: &str = " ORDER BY e.creation_time DESC, e.experiment_id ASC LIMIT ? OFFSET ?";
 
 fn assert_exp_clause(filter: &str, cond: &str, params: Vec<SqlValue>) {
@@ -17,7 +18,8 @@ fn assert_exp_clause(filter: &str, cond: &str, params: Vec<SqlValue>) {
         format!("{EXP_PREFIX} AND {cond}{EXP_SUFFIX}"),
         "{filter:?}"
     );
-    let mut expected = params;
+    let mut expected = vec![Text("default".into())];
+    expected.extend(params);
     expected.extend([Int(101), Int(0)]);
     assert_eq!(q.params, expected, "{filter:?}");
 }
@@ -26,20 +28,18 @@ fn assert_exp_clause(filter: &str, cond: &str, params: Vec<SqlValue>) {
 fn default_experiment_query_shape() {
     let q = exps("", &[]).unwrap();
     assert_eq!(q.sql, format!("{EXP_PREFIX}{EXP_SUFFIX}"));
-    assert_eq!(q.params, vec![Int(101), Int(0)]);
-    let q = compile_experiment_search("", ViewType::All, &[], 5, 10).unwrap();
+    assert_eq!(q.params, vec![Text("default".into()), Int(101), Int(0)]);
+    let q = compile_experiment_search("default", "", ViewType::All, &[], 5, 10).unwrap();
     assert_eq!(
         q.sql,
-        "SELECT e.experiment_id FROM experiments e \
+        "SELECT e.experiment_id FROM experiments e WHERE e.tenant_id = ? \
          ORDER BY e.creation_time DESC, e.experiment_id ASC LIMIT ? OFFSET ?"
     );
-    assert_eq!(q.params, vec![Int(6), Int(10)]);
-    let q = compile_experiment_search("", ViewType::DeletedOnly, &[], 5, 0).unwrap();
-    assert!(q
-        .sql
-        .contains("WHERE e.lifecycle_stage = 'deleted' ORDER BY"));
+    assert_eq!(q.params, vec![Text("default".into()), Int(6), Int(10)]);
+    let q = compile_experiment_search("default", "", ViewType::DeletedOnly, &[], 5, 0).unwrap();
+    assert!(q.sql.contains("AND e.lifecycle_stage = 'deleted' ORDER BY"));
     assert!(matches!(
-        compile_experiment_search("", ViewType::All, &[], 0, 0),
+        compile_experiment_search("default", "", ViewType::All, &[], 0, 0),
         Err(SearchError::InvalidMaxResults(_))
     ));
 }
@@ -117,6 +117,7 @@ fn experiment_filters() {
     assert_eq!(
         q.params,
         vec![
+            Text("default".into()),
             Text("a%".into()),
             Text("t".into()),
             Text("v".into()),

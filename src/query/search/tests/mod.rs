@@ -39,7 +39,7 @@ fn runs_ordered(order_by: &[&str]) -> Result<CompiledQuery, SearchError> {
 
 fn exps(filter: &str, order_by: &[&str]) -> Result<CompiledQuery, SearchError> {
     let order: Vec<String> = order_by.iter().map(|s| s.to_string()).collect();
-    compile_experiment_search(filter, ViewType::ActiveOnly, &order, 100, 0)
+    compile_experiment_search("default", filter, ViewType::ActiveOnly, &order, 100, 0)
 }
 
 /// The error message, asserting the variant is `InvalidFilter`.
