@@ -5,6 +5,7 @@ mod support;
 
 mod analytics;
 mod artifacts;
+mod auth;
 mod crash;
 mod jobs;
 mod opt_common;
@@ -12,3 +13,4 @@ mod optimize;
 mod projection;
 mod techniques;
 mod telemetry;
+mod tenancy;
