@@ -7,6 +7,7 @@ mod analytics;
 mod artifacts;
 mod crash;
 mod jobs;
+mod openapi;
 mod opt_common;
 mod optimize;
 mod projection;
