@@ -64,6 +64,12 @@ enum Command {
         #[arg(long, default_value = "schemas")]
         out: PathBuf,
     },
+    /// Print the OpenAPI document of the HTTP API (or write it with --out).
+    Openapi {
+        /// File to write instead of printing, e.g. openapi/openapi.json.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn init_tracing(format: &str) {
@@ -120,6 +126,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Openapi { out } => {
+            let json = runledger::api::openapi::spec_json();
+            match out {
+                None => print!("{json}"),
+                Some(path) => {
+                    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                        std::fs::create_dir_all(dir)?;
+                    }
+                    std::fs::write(&path, json)?;
+                    println!("wrote {}", path.display());
+                }
+            }
+            Ok(())
+        }
     }
 }
 
@@ -127,7 +147,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(
         cli.command,
-        Command::Optimize(_) | Command::Evaluate(_) | Command::Estimate(_) | Command::Devices(_)
+        Command::Optimize(_)
+            | Command::Evaluate(_)
+            | Command::Estimate(_)
+            | Command::Devices(_)
+            | Command::Openapi { .. }
     ) {
         // Output piped into `head` ends quietly, like other command-line tools. Not for
         // `serve`: a client closing its socket must not kill the server.

@@ -18,11 +18,12 @@ use super::AppState;
 use crate::auth::rate_limit::RetryAfter;
 use crate::auth::{AuthError, Principal};
 
-/// Routes anyone may call. Telemetry ingest authenticates devices by their own keys.
+/// Routes anyone may call (the docs UI fetches the spec without credentials). Telemetry
+/// ingest authenticates devices by their own keys.
 fn is_public(path: &str) -> bool {
     matches!(
         path,
-        "/health" | "/metrics" | "/version" | "/openapi.json" | "/api/v1/auth/token"
+        "/health" | "/version" | "/openapi.json" | "/api/v1/auth/token"
     ) || path == "/docs"
         || path.starts_with("/docs/")
         || path.starts_with("/api/v1/telemetry")

@@ -12,7 +12,7 @@ use crate::log::LogError;
 use crate::query::search::SearchError;
 use crate::query::QueryError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     InvalidParameterValue,
@@ -47,7 +47,8 @@ impl ErrorCode {
     }
 }
 
-#[derive(Debug, Clone, Serialize, thiserror::Error)]
+/// MLflow's error body.
+#[derive(Debug, Clone, Serialize, thiserror::Error, utoipa::ToSchema)]
 #[error("{error_code:?}: {message}")]
 pub struct MlflowError {
     pub error_code: ErrorCode,

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod mlflow;
+pub mod openapi;
 mod ops;
 pub mod v1;
 mod ws;
@@ -52,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(MAX_JSON_BODY))
         .configure(mlflow::configure)
         .configure(v1::configure)
+        .configure(openapi::configure)
         .route("/ws/telemetry", web::get().to(ws::telemetry))
         .route("/ws/jobs/{id}", web::get().to(ws::job))
         .route("/health", web::get().to(ops::health))

@@ -88,6 +88,17 @@ impl HttpMetrics {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "ops",
+    operation_id = "health",
+    summary = "Liveness, version and log positions",
+    security(()),
+    responses(
+        (status = 200, description = "The server is up", body = super::openapi::schemas::Health),
+    )
+)]
 pub async fn health(st: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "status": "OK",
@@ -98,6 +109,18 @@ pub async fn health(st: web::Data<AppState>) -> HttpResponse {
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    operation_id = "metrics",
+    summary = "Prometheus metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4: HTTP requests by route and status, latencies, event-log and projection gauges", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, response = super::openapi::errors::Unauthenticated),
+        (status = 403, response = super::openapi::errors::Forbidden),
+    )
+)]
 pub async fn metrics(st: web::Data<AppState>) -> HttpResponse {
     let m = &st.http_metrics;
     for (g, f) in &m.gauges {

@@ -18,13 +18,30 @@ use crate::jobs::messages;
 /// A subscriber more than this many events behind the head is dropped.
 const MAX_LAG: u64 = 100_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TelemetryFilter {
+    /// Only this device's events.
     pub device: Option<String>,
+    /// Only events of this kind.
     pub kind: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/ws/telemetry",
+    tag = "telemetry",
+    operation_id = "streamTelemetry",
+    summary = "Stream newly ingested telemetry (WebSocket)",
+    params(TelemetryFilter),
+    description = "Upgrades to a WebSocket. Each text message is one event committed after the connection opened: `{\"position\": <log position>, \"device_id\": ..., \"received_ms\": ..., \"event\": {event_id, ts, kind, model_name, model_version, severity, fields}}`. A subscriber that falls more than 100,000 events behind is closed with code 1008.",
+    responses(
+        (status = 101, description = "Switching Protocols: the WebSocket is open"),
+        (status = 400, response = super::openapi::errors::BadRequest),
+        super::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn telemetry(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -84,13 +101,29 @@ pub async fn telemetry(
     Ok(response)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct JobStreamQuery {
     /// Send every message after this log position instead of a snapshot.
     pub after: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/ws/jobs/{id}",
+    tag = "jobs",
+    operation_id = "streamJobProgress",
+    summary = "Stream a job's progress (WebSocket)",
+    description = "Upgrades to a WebSocket. Without `after` the first message is a snapshot of the job; then one JSON message per change (technique started, progress, finished, job finished) carrying its log `position`. A reconnecting client passes the last position it saw as `after` to get every message since. The server closes the socket once the job has finished.",
+    params(("id" = String, Path, description = "The job id."), JobStreamQuery),
+    responses(
+        (status = 101, description = "Switching Protocols: the WebSocket is open"),
+        (status = 400, response = super::openapi::errors::BadRequest),
+        (status = 404, response = super::openapi::errors::NotFound),
+        super::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn job(
     st: web::Data<AppState>,
     req: HttpRequest,

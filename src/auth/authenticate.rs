@@ -22,6 +22,10 @@ pub enum AuthError {
     Invalid(String),
 }
 
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    super::password::hash("no user has this password").unwrap_or_default()
+});
+
 pub struct Authenticator {
     mode: AuthMode,
     keys: JwtKeys,
@@ -214,9 +218,14 @@ impl Authenticator {
 
     fn password(&self, username: &str, password: &str) -> Result<Principal, AuthError> {
         let refused = || AuthError::Invalid("invalid username or password".into());
-        let user = self.user(username).ok_or_else(refused)?;
-        let stored = user.info.password_hash.as_deref().ok_or_else(refused)?;
-        if !self.cache.verify(username, password, stored) {
+        let user = self.user(username);
+        let Some((user, stored)) = user.and_then(|u| u.info.password_hash.clone().map(|h| (u, h)))
+        else {
+            // Spend the same time as a real check, so timing does not tell which users exist.
+            super::password::verify(password, &DUMMY_HASH);
+            return Err(refused());
+        };
+        if !self.cache.verify(username, password, &stored) {
             return Err(refused());
         }
         Ok(Self::principal(&user, format!("user:{username}")))

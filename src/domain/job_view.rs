@@ -37,7 +37,6 @@ pub struct JobView {
     pub job_id: String,
     pub name: String,
     pub status: JobStatus,
-    #[schema(value_type = Object)]
     pub spec: JobSpec,
     pub parent_run_id: String,
     pub tenant: String,
@@ -52,7 +51,7 @@ pub struct JobView {
     pub techniques: Vec<TechniqueView>,
     /// ETA of the whole job from measured technique times.
     pub eta_seconds: Option<f64>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<crate::optimize::recommend::Recommendation>)]
     pub recommendation: Option<serde_json::Value>,
 }
 

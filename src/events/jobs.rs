@@ -60,7 +60,7 @@ pub struct BoardTarget {
 }
 
 /// Everything a job needs, as submitted (ids refer to uploaded models and datasets).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, utoipa::ToSchema)]
 pub struct JobSpec {
     pub name: String,
     pub model_id: String,

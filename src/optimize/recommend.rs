@@ -51,7 +51,7 @@ pub struct BoardFit {
 }
 
 /// Limits a candidate must meet; every field is optional.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Constraints {
     /// Minimum accuracy, a fraction in [0, 1].
     #[serde(default)]
@@ -74,7 +74,7 @@ pub struct Constraints {
     pub target_board: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Goal {
     MaximizeAccuracy,
@@ -87,7 +87,7 @@ pub enum Goal {
 }
 
 /// Verdict of one constraint on one candidate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Compliance {
     /// Constraint name, e.g. "max_latency_ms[rpi4]".
     pub constraint: String,
@@ -99,7 +99,7 @@ pub struct Compliance {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Ranked {
     pub rank: usize,
     pub name: String,
@@ -112,7 +112,7 @@ pub struct Ranked {
     pub compliance: Vec<Compliance>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Recommendation {
     pub goal: Goal,
     pub winner: Option<String>,

@@ -27,10 +27,42 @@ pub struct Experiment {
 pub struct Metric {
     pub key: String,
     #[serde(serialize_with = "mlflow_double")]
-    #[schema(value_type = f64)]
+    #[schema(value_type = MlflowDouble)]
     pub value: f64,
     pub timestamp: i64,
     pub step: i64,
+}
+
+/// A double as MLflow sends it: a JSON number, or one of the strings `NaN`, `Infinity`,
+/// `-Infinity` (JSON has no such numbers). Infinities are stored as ±1.7976931348623157e308.
+pub struct MlflowDouble;
+
+impl utoipa::PartialSchema for MlflowDouble {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+        use utoipa::openapi::KnownFormat;
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double))),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["NaN", "Infinity", "-Infinity"])),
+            )
+            .description(Some(
+                "A number, or \"NaN\", \"Infinity\" or \"-Infinity\" as a string.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for MlflowDouble {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("MlflowDouble")
+    }
 }
 
 pub fn mlflow_double<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {

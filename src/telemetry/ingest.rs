@@ -38,6 +38,7 @@ pub struct Accepted {
     /// Invalid events left out (only in `partial` mode).
     pub rejected: Vec<EventError>,
     /// Log position of the write, when something was written.
+    #[schema(value_type = Option<u64>)]
     pub position: Option<Position>,
 }
 

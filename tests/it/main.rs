@@ -8,6 +8,7 @@ mod artifacts;
 mod auth;
 mod crash;
 mod jobs;
+mod openapi;
 mod opt_common;
 mod optimize;
 mod projection;

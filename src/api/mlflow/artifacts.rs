@@ -70,6 +70,19 @@ async fn blocking<T: Send + 'static>(
     })?
 }
 
+#[utoipa::path(
+    put, path = "/api/2.0/mlflow-artifacts/artifacts/{path}",
+    tag = "mlflow", operation_id = "uploadArtifact",
+    summary = "Upload an artifact",
+    description = "Streams the body to the artifact store and records it once durable. Paths with `..` or absolute paths answer 400.",
+    params(("path" = String, Path, description = "Artifact path, e.g. `1/<run_id>/artifacts/model/model.onnx`; percent-encoded once.")),
+    request_body(content = crate::api::openapi::schemas::Binary, content_type = "application/octet-stream", description = "The file's bytes (any content type)."),
+    responses(
+        (status = 200, description = "Stored (empty body)"),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn upload(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -100,6 +113,18 @@ pub async fn upload(
     Ok(HttpResponse::Ok().finish())
 }
 
+#[utoipa::path(
+    get, path = "/api/2.0/mlflow-artifacts/artifacts/{path}",
+    tag = "mlflow", operation_id = "downloadArtifact",
+    summary = "Download an artifact",
+    params(("path" = String, Path, description = "Artifact path; percent-encoded once.")),
+    responses(
+        (status = 200, description = "The file, with a content type guessed from its name", content_type = "application/octet-stream", body = crate::api::openapi::schemas::Binary),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn download(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -117,6 +142,18 @@ pub async fn download(
         .body(SizedStream::new(size, stream)))
 }
 
+#[utoipa::path(
+    delete, path = "/api/2.0/mlflow-artifacts/artifacts/{path}",
+    tag = "mlflow", operation_id = "deleteArtifact",
+    summary = "Delete an artifact",
+    params(("path" = String, Path, description = "Artifact path; percent-encoded once.")),
+    responses(
+        (status = 200, description = "Deleted", body = super::schema::Empty),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn delete(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -146,6 +183,17 @@ fn files_json(files: Vec<FileInfo>) -> Result<HttpResponse, MlflowError> {
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/2.0/mlflow-artifacts/artifacts",
+    tag = "mlflow", operation_id = "listArtifacts",
+    summary = "List a directory of the artifact store",
+    params(super::schema::ListArtifactsParams),
+    responses(
+        (status = 200, description = "The directory's immediate children", body = super::schema::ListArtifactsResponse),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 /// `GET .../artifacts?path=dir`: immediate children of a directory. At the root, only the
 /// caller's experiments are listed.
 pub async fn list(
@@ -169,6 +217,17 @@ pub async fn list(
 }
 
 /// `GET /api/2.0/mlflow/artifacts/list?run_id=&path=`: run-relative listing.
+#[utoipa::path(
+    get, path = "/api/2.0/mlflow/artifacts/list", tag = "mlflow", operation_id = "listRunArtifacts",
+    summary = "List a run's artifacts",
+    params(super::schema::ListRunArtifactsParams),
+    responses(
+        (status = 200, description = "The directory listing, run-relative", body = super::schema::ListRunArtifactsResponse),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn list_for_run(
     st: web::Data<AppState>,
     req: HttpRequest,

@@ -13,6 +13,18 @@ use crate::query::search::{decode_page_token, ViewType};
 
 const MAX_SEARCH_RESULTS: u64 = 50_000;
 
+#[utoipa::path(
+    post, path = "/api/2.0/mlflow/experiments/create",
+    tag = "mlflow", operation_id = "createExperiment",
+    summary = "Create an experiment",
+    description = "A name already taken (deleted experiments included) answers 400 `RESOURCE_ALREADY_EXISTS`.",
+    request_body(content = super::schema::CreateExperiment, example = json!({"name": "kws-tuning", "tags": [{"key": "team", "value": "audio"}]})),
+    responses(
+        (status = 200, description = "The new experiment's id", body = super::schema::CreateExperimentResponse),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn create(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -34,6 +46,17 @@ pub async fn create(
     ok(json!({ "experiment_id": id.to_string() }))
 }
 
+#[utoipa::path(
+    get, path = "/api/2.0/mlflow/experiments/get", tag = "mlflow", operation_id = "getExperiment",
+    summary = "Get an experiment by id",
+    params(super::schema::GetExperimentParams),
+    responses(
+        (status = 200, description = "The experiment (deleted ones too)", body = super::schema::ExperimentResponse),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn get(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -46,6 +69,18 @@ pub async fn get(
     ok(json!({ "experiment": e }))
 }
 
+#[utoipa::path(
+    get, path = "/api/2.0/mlflow/experiments/get-by-name",
+    tag = "mlflow", operation_id = "getExperimentByName",
+    summary = "Get an experiment by name",
+    params(super::schema::GetExperimentByNameParams),
+    responses(
+        (status = 200, description = "The experiment", body = super::schema::ExperimentResponse),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn get_by_name(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -60,6 +95,17 @@ pub async fn get_by_name(
     ok(json!({ "experiment": e }))
 }
 
+#[utoipa::path(
+    post, path = "/api/2.0/mlflow/experiments/search",
+    tag = "mlflow", operation_id = "searchExperiments",
+    summary = "Search experiments",
+    request_body(content = super::schema::SearchExperiments, example = json!({"filter": "name LIKE 'kws-%'", "order_by": ["creation_time DESC"], "max_results": 100, "view_type": "ACTIVE_ONLY"})),
+    responses(
+        (status = 200, description = "A page of experiments", body = super::schema::SearchExperimentsResponse),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn search(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -69,6 +115,17 @@ pub async fn search(
     search_with(st, p, Fields::from_body(&req, &body)?).await
 }
 
+#[utoipa::path(
+    get, path = "/api/2.0/mlflow/experiments/search",
+    tag = "mlflow", operation_id = "searchExperimentsGet",
+    summary = "Search experiments (query parameters)",
+    params(super::schema::SearchExperiments),
+    responses(
+        (status = 200, description = "A page of experiments", body = super::schema::SearchExperimentsResponse),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn search_get(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -95,6 +152,18 @@ async fn search_with(
     page_response("experiments", &page)
 }
 
+#[utoipa::path(
+    post, path = "/api/2.0/mlflow/experiments/delete",
+    tag = "mlflow", operation_id = "deleteExperiment",
+    summary = "Delete an experiment (and mark its runs deleted)",
+    request_body(content = super::schema::ExperimentIdRequest, example = json!({"experiment_id": "1"})),
+    responses(
+        (status = 200, description = "Deleted", body = super::schema::Empty),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn delete(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -109,6 +178,18 @@ pub async fn delete(
     .await
 }
 
+#[utoipa::path(
+    post, path = "/api/2.0/mlflow/experiments/restore",
+    tag = "mlflow", operation_id = "restoreExperiment",
+    summary = "Restore a deleted experiment and its runs",
+    request_body(content = super::schema::ExperimentIdRequest, example = json!({"experiment_id": "1"})),
+    responses(
+        (status = 200, description = "Restored", body = super::schema::Empty),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn restore(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -123,6 +204,18 @@ pub async fn restore(
     .await
 }
 
+#[utoipa::path(
+    post, path = "/api/2.0/mlflow/experiments/update",
+    tag = "mlflow", operation_id = "updateExperiment",
+    summary = "Rename an experiment",
+    request_body(content = super::schema::UpdateExperiment, example = json!({"experiment_id": "1", "new_name": "kws-tuning-v2"})),
+    responses(
+        (status = 200, description = "Renamed", body = super::schema::Empty),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn update(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -138,6 +231,18 @@ pub async fn update(
     .await
 }
 
+#[utoipa::path(
+    post, path = "/api/2.0/mlflow/experiments/set-experiment-tag",
+    tag = "mlflow", operation_id = "setExperimentTag",
+    summary = "Set a tag on an experiment",
+    request_body(content = super::schema::SetExperimentTag, example = json!({"experiment_id": "1", "key": "team", "value": "audio"})),
+    responses(
+        (status = 200, description = "Set", body = super::schema::Empty),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn set_tag(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -154,6 +259,18 @@ pub async fn set_tag(
     .await
 }
 
+#[utoipa::path(
+    post, path = "/api/2.0/mlflow/experiments/delete-experiment-tag",
+    tag = "mlflow", operation_id = "deleteExperimentTag",
+    summary = "Delete a tag of an experiment",
+    request_body(content = super::schema::DeleteExperimentTag, example = json!({"experiment_id": "1", "key": "team"})),
+    responses(
+        (status = 200, description = "Deleted", body = super::schema::Empty),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn delete_tag(
     st: web::Data<AppState>,
     req: HttpRequest,

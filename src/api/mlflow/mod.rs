@@ -1,9 +1,10 @@
 //! MLflow's REST API, wire format exactly (see the reference in the design's shared docs).
 
-mod artifacts;
-mod experiments;
+pub(crate) mod artifacts;
+pub(crate) mod experiments;
 mod fields;
-mod runs;
+pub(crate) mod runs;
+pub mod schema;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
@@ -178,10 +179,28 @@ pub(super) fn max_results(f: &Fields, default: u64, limit: u64) -> Result<u64, M
 }
 
 /// Logged models are not tracked yet; the client's `list_artifacts` needs an empty answer.
+#[utoipa::path(
+    post, path = "/api/2.0/mlflow/logged-models/search",
+    tag = "mlflow", operation_id = "searchLoggedModels",
+    summary = "Search logged models (always empty)",
+    request_body(content = schema::SearchLoggedModels, example = json!({"experiment_ids": ["1"], "filter": "name = 'model'"})),
+    responses(
+        (status = 200, description = "No models", body = schema::SearchLoggedModelsResponse),
+        schema::MlflowAuthErrors,
+    )
+)]
 async fn search_logged_models() -> Result<HttpResponse, MlflowError> {
     ok(json!({ "models": [] }))
 }
 
+#[utoipa::path(
+    get, path = "/api/3.0/mlflow/server-info", tag = "mlflow", operation_id = "getServerInfo",
+    summary = "Artifact repository capabilities",
+    responses(
+        (status = 200, description = "Capabilities", body = schema::ServerInfo),
+        schema::MlflowAuthErrors,
+    )
+)]
 async fn server_info() -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "store_type": "SqlStore",
@@ -191,6 +210,14 @@ async fn server_info() -> HttpResponse {
     }))
 }
 
+#[utoipa::path(
+    get, path = "/version", tag = "mlflow", operation_id = "getVersion",
+    summary = "Version of the MLflow REST API served",
+    security(()),
+    responses(
+        (status = 200, description = "The MLflow version, e.g. `3.17.2`", body = String, content_type = "text/plain", example = json!("3.17.2")),
+    )
+)]
 async fn version() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain")

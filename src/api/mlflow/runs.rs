@@ -43,6 +43,17 @@ fn run_info(r: &crate::domain::Run) -> RunInfo {
     }
 }
 
+#[utoipa::path(
+    post, path = "/api/2.0/mlflow/runs/create", tag = "mlflow", operation_id = "createRun",
+    summary = "Create a run",
+    request_body(content = super::schema::CreateRun, example = json!({"experiment_id": "1", "run_name": "baseline", "start_time": 1772366400000_i64, "tags": [{"key": "mlflow.user", "value": "ana"}]})),
+    responses(
+        (status = 200, description = "The new run", body = super::schema::RunResponse),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn create(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -94,6 +105,17 @@ pub async fn create(
     }
 }
 
+#[utoipa::path(
+    post, path = "/api/2.0/mlflow/runs/update", tag = "mlflow", operation_id = "updateRun",
+    summary = "Update a run's status, end time or name",
+    request_body(content = super::schema::UpdateRun, example = json!({"run_id": "7f2c4c0de0b94c3e8a0d1f6f3a5b9e21", "status": "FINISHED", "end_time": 1772370000000_i64})),
+    responses(
+        (status = 200, description = "The run's info", body = super::schema::UpdateRunResponse),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn update(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -118,6 +140,17 @@ pub async fn update(
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/2.0/mlflow/runs/get", tag = "mlflow", operation_id = "getRun",
+    summary = "Get a run",
+    params(super::schema::GetRunParams),
+    responses(
+        (status = 200, description = "The run; `data.metrics` holds the latest value per key", body = super::schema::RunResponse),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn get(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -129,6 +162,16 @@ pub async fn get(
     ok(json!({ "run": run }))
 }
 
+#[utoipa::path(
+    post, path = "/api/2.0/mlflow/runs/search", tag = "mlflow", operation_id = "searchRuns",
+    summary = "Search runs",
+    request_body(content = super::schema::SearchRuns, example = json!({"experiment_ids": ["1"], "filter": "metrics.accuracy > 0.9 AND params.lr = '0.01'", "order_by": ["metrics.accuracy DESC"], "max_results": 50})),
+    responses(
+        (status = 200, description = "A page of runs", body = super::schema::SearchRunsResponse),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn search(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -165,6 +208,17 @@ pub async fn search(
     page_response("runs", &page)
 }
 
+#[utoipa::path(
+    post, path = "/api/2.0/mlflow/runs/delete", tag = "mlflow", operation_id = "deleteRun",
+    summary = "Delete a run",
+    request_body(content = super::schema::RunIdRequest, example = json!({"run_id": "7f2c4c0de0b94c3e8a0d1f6f3a5b9e21"})),
+    responses(
+        (status = 200, description = "Deleted", body = super::schema::Empty),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn delete(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -179,6 +233,17 @@ pub async fn delete(
     .await
 }
 
+#[utoipa::path(
+    post, path = "/api/2.0/mlflow/runs/restore", tag = "mlflow", operation_id = "restoreRun",
+    summary = "Restore a deleted run",
+    request_body(content = super::schema::RunIdRequest, example = json!({"run_id": "7f2c4c0de0b94c3e8a0d1f6f3a5b9e21"})),
+    responses(
+        (status = 200, description = "Restored", body = super::schema::Empty),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn restore(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -204,6 +269,17 @@ fn metric(f: &Fields) -> Result<MetricPoint, MlflowError> {
     })
 }
 
+#[utoipa::path(
+    post, path = "/api/2.0/mlflow/runs/log-metric", tag = "mlflow", operation_id = "logMetric",
+    summary = "Log one metric value",
+    request_body(content = super::schema::LogMetric, example = json!({"run_id": "7f2c4c0de0b94c3e8a0d1f6f3a5b9e21", "key": "loss", "value": 0.125, "timestamp": 1772366460000_i64, "step": 3})),
+    responses(
+        (status = 200, description = "Logged", body = super::schema::Empty),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn log_metric(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -221,6 +297,18 @@ pub async fn log_metric(
     .await
 }
 
+#[utoipa::path(
+    post, path = "/api/2.0/mlflow/runs/log-parameter",
+    tag = "mlflow", operation_id = "logParameter",
+    summary = "Log a parameter",
+    request_body(content = super::schema::LogParam, example = json!({"run_id": "7f2c4c0de0b94c3e8a0d1f6f3a5b9e21", "key": "lr", "value": "0.01"})),
+    responses(
+        (status = 200, description = "Logged", body = super::schema::Empty),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn log_param(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -241,6 +329,17 @@ pub async fn log_param(
     .await
 }
 
+#[utoipa::path(
+    post, path = "/api/2.0/mlflow/runs/set-tag", tag = "mlflow", operation_id = "setTag",
+    summary = "Set a tag on a run",
+    request_body(content = super::schema::SetTag, example = json!({"run_id": "7f2c4c0de0b94c3e8a0d1f6f3a5b9e21", "key": "stage", "value": "candidate"})),
+    responses(
+        (status = 200, description = "Set", body = super::schema::Empty),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn set_tag(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -261,6 +360,18 @@ pub async fn set_tag(
     .await
 }
 
+#[utoipa::path(
+    post, path = "/api/2.0/mlflow/runs/delete-tag", tag = "mlflow", operation_id = "deleteTag",
+    summary = "Delete a tag of a run",
+    description = "A tag the run does not have answers 404.",
+    request_body(content = super::schema::DeleteTag, example = json!({"run_id": "7f2c4c0de0b94c3e8a0d1f6f3a5b9e21", "key": "stage"})),
+    responses(
+        (status = 200, description = "Deleted", body = super::schema::Empty),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn delete_tag(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -276,6 +387,17 @@ pub async fn delete_tag(
     .await
 }
 
+#[utoipa::path(
+    post, path = "/api/2.0/mlflow/runs/log-batch", tag = "mlflow", operation_id = "logBatch",
+    summary = "Log metrics, params and tags at once",
+    request_body(content = super::schema::LogBatch, example = json!({"run_id": "7f2c4c0de0b94c3e8a0d1f6f3a5b9e21", "metrics": [{"key": "loss", "value": 0.125, "timestamp": 1772366460000_i64, "step": 3}, {"key": "val_loss", "value": "NaN", "timestamp": 1772366460000_i64, "step": 3}], "params": [{"key": "lr", "value": "0.01"}], "tags": [{"key": "stage", "value": "candidate"}]})),
+    responses(
+        (status = 200, description = "Logged (all or nothing)", body = super::schema::Empty),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn log_batch(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -306,6 +428,17 @@ pub async fn log_batch(
     .await
 }
 
+#[utoipa::path(
+    post, path = "/api/2.0/mlflow/runs/log-inputs", tag = "mlflow", operation_id = "logInputs",
+    summary = "Log a run's input datasets",
+    request_body(content = super::schema::LogInputs, example = json!({"run_id": "7f2c4c0de0b94c3e8a0d1f6f3a5b9e21", "datasets": [{"dataset": {"name": "mnist-calibration", "digest": "4f1c2a9b", "source_type": "local", "source": "{\"uri\": \"/data/mnist\"}"}, "tags": [{"key": "mlflow.data.context", "value": "training"}]}]})),
+    responses(
+        (status = 200, description = "Logged", body = super::schema::Empty),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        (status = 404, response = super::schema::MlflowNotFound),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn log_inputs(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -339,6 +472,17 @@ pub async fn log_inputs(
     .await
 }
 
+#[utoipa::path(
+    get, path = "/api/2.0/mlflow/metrics/get-history",
+    tag = "mlflow", operation_id = "getMetricHistory",
+    summary = "Get a metric's history",
+    params(super::schema::GetMetricHistoryParams),
+    responses(
+        (status = 200, description = "A page of the history", body = super::schema::MetricHistoryResponse),
+        (status = 400, response = super::schema::MlflowBadRequest),
+        super::schema::MlflowAuthErrors,
+    )
+)]
 pub async fn get_history(
     st: web::Data<AppState>,
     req: HttpRequest,

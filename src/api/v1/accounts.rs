@@ -34,6 +34,21 @@ pub struct AccessToken {
 }
 
 /// `POST /api/v1/auth/token`: a username and password for a signed, short-lived JWT.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/token",
+    tag = "accounts",
+    operation_id = "login",
+    summary = "Exchange a username and password for a JWT",
+    request_body(content = Login, example = json!({"username": "ada", "password": "correct horse battery"})),
+    security(()),
+    responses(
+        (status = 200, description = "A signed, short-lived access token", body = AccessToken),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 401, response = crate::api::openapi::errors::Unauthenticated),
+        (status = 429, response = crate::api::openapi::errors::RateLimited),
+    )
+)]
 pub async fn token(st: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let req: Login = json_body(&body)?;
     let auth = st.auth.clone();
@@ -66,6 +81,17 @@ pub struct WhoAmI {
     pub operator: bool,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/whoami",
+    tag = "accounts",
+    operation_id = "whoAmI",
+    summary = "The caller: user, tenant, role",
+    responses(
+        (status = 200, description = "The authenticated caller", body = WhoAmI),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn whoami(p: Principal) -> HttpResponse {
     HttpResponse::Ok().json(WhoAmI {
         username: p.caller.username.clone(),
@@ -111,6 +137,20 @@ fn me(p: &Principal) -> Result<String, ApiError> {
 }
 
 /// `POST /api/v1/auth/tokens`: a personal access token (for the mlflow client, CI, scripts).
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/tokens",
+    tag = "accounts",
+    operation_id = "issueToken",
+    summary = "Issue a personal access token",
+    request_body(content = NewToken, example = json!({"name": "ci", "expires_in_days": 90})),
+    responses(
+        (status = 201, description = "The token, shown once (only its hash is stored)", body = IssuedToken),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn issue_token(
     st: web::Data<AppState>,
     p: Principal,
@@ -157,6 +197,20 @@ pub struct TokensOf {
     pub username: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/tokens",
+    tag = "accounts",
+    operation_id = "listTokens",
+    summary = "A user's personal access tokens (never the tokens themselves)",
+    params(TokensOf),
+    responses(
+        (status = 200, description = "`{tokens: [TokenView]}`", body = Object),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn list_tokens(
     st: web::Data<AppState>,
     p: Principal,
@@ -194,6 +248,20 @@ pub async fn list_tokens(
 }
 
 /// `DELETE /api/v1/auth/tokens/{id}`: revoke a token; it stops working at once.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/auth/tokens/{id}",
+    tag = "accounts",
+    operation_id = "revokeToken",
+    summary = "Revoke a personal access token; it stops working at once",
+    params(("id" = String, Path, description = "The token id."), TokensOf),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn revoke_token(
     st: web::Data<AppState>,
     p: Principal,
@@ -260,6 +328,21 @@ async fn hash_password(password: String) -> Result<String, ApiError> {
         })
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "accounts",
+    operation_id = "createUser",
+    summary = "Create a user (tenant admins; operators in any tenant)",
+    request_body(content = NewUser, example = json!({"username": "ada", "password": "correct horse battery", "role": "member"})),
+    responses(
+        (status = 201, description = "The user", body = UserView),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        (status = 409, response = crate::api::openapi::errors::Conflict),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn create_user(
     st: web::Data<AppState>,
     p: Principal,
@@ -290,6 +373,17 @@ pub async fn create_user(
     Ok(HttpResponse::Created().json(view))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "accounts",
+    operation_id = "listUsers",
+    summary = "The users of the caller's tenant",
+    responses(
+        (status = 200, description = "`{users: [UserView]}`", body = Object),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn list_users(st: web::Data<AppState>, p: Principal) -> HttpResponse {
     let mut users: Vec<UserView> = st.ledger.read(|s| {
         s.users
@@ -308,6 +402,21 @@ pub struct SetPassword {
     pub password: String,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/users/{username}/password",
+    tag = "accounts",
+    operation_id = "setPassword",
+    summary = "Set a user's password (the user, or an admin)",
+    params(("username" = String, Path, description = "The user.")),
+    request_body(content = SetPassword, example = json!({"password": "correct horse battery"})),
+    responses(
+        (status = 204, description = "Set"),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn set_password(
     st: web::Data<AppState>,
     p: Principal,
@@ -334,6 +443,21 @@ pub struct SetRole {
     pub role: Role,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/users/{username}/role",
+    tag = "accounts",
+    operation_id = "setRole",
+    summary = "Change a user's role (admins)",
+    params(("username" = String, Path, description = "The user.")),
+    request_body(content = SetRole, example = json!({"role": "viewer"})),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn set_role(
     st: web::Data<AppState>,
     p: Principal,
@@ -383,6 +507,20 @@ fn tenant_view(t: &crate::domain::account::Tenant) -> TenantView {
 }
 
 /// `POST /api/v1/tenants` (operators): a tenant with its own `Default` experiment.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tenants",
+    tag = "accounts",
+    operation_id = "createTenant",
+    summary = "Create a tenant with its own Default experiment (operators)",
+    request_body(content = NewTenant, example = json!({"tenant_id": "acme", "name": "Acme Robotics", "tier": "pro"})),
+    responses(
+        (status = 201, description = "The tenant", body = TenantView),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 409, response = crate::api::openapi::errors::Conflict),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn create_tenant(
     st: web::Data<AppState>,
     p: Principal,
@@ -426,6 +564,17 @@ pub async fn create_tenant(
 }
 
 /// Operators see every tenant; others their own.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tenants",
+    tag = "accounts",
+    operation_id = "listTenants",
+    summary = "Tenants: all for operators, else the caller's",
+    responses(
+        (status = 200, description = "`{tenants: [TenantView]}`", body = Object),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn list_tenants(st: web::Data<AppState>, p: Principal) -> HttpResponse {
     let mut tenants: Vec<TenantView> = st.ledger.read(|s| {
         s.tenants
@@ -444,6 +593,21 @@ pub struct SetTier {
     pub tier: Tier,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/tenants/{id}/tier",
+    tag = "accounts",
+    operation_id = "setTier",
+    summary = "Change a tenant's tier (operators)",
+    params(("id" = String, Path, description = "The tenant id.")),
+    request_body(content = SetTier, example = json!({"tier": "enterprise"})),
+    responses(
+        (status = 200, description = "The tenant", body = TenantView),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn set_tier(
     st: web::Data<AppState>,
     p: Principal,
@@ -481,6 +645,17 @@ pub struct Usage {
 }
 
 /// `GET /api/v1/usage`: the tenant's tier, its limits and what it used, counted from the log.
+#[utoipa::path(
+    get,
+    path = "/api/v1/usage",
+    tag = "accounts",
+    operation_id = "getUsage",
+    summary = "The tenant's tier, limits and this month's use",
+    responses(
+        (status = 200, description = "Counted from the log", body = Usage),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn usage(st: web::Data<AppState>, p: Principal) -> HttpResponse {
     let now = crate::ledger::now_ms();
     let t = p.tenant();

@@ -17,6 +17,7 @@ const MAX_LIMIT: i64 = 10_000;
 const MAX_BUCKET_MS: i64 = 31 * 86_400_000;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AnalyticsQuery {
     /// Start of the device-time range (inclusive): RFC 3339 or epoch milliseconds.
@@ -42,6 +43,21 @@ pub struct AnalyticsQuery {
     pub section: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/analytics/{name}",
+    tag = "analytics",
+    operation_id = "runAnalyticsQuery",
+    summary = "Run a named analytics query",
+    description = "Times filter by device time; `from` is inclusive, `to` exclusive. An unknown query name answers 404 listing the known ones.",
+    params(("name" = String, Path, description = "The query (see the enum)."), AnalyticsQuery, ("Accept" = Option<String>, Header, description = "`application/vnd.apache.arrow.stream` for Arrow output.")),
+    responses(
+        (status = 200, description = "Every section as JSON rows, or with `Accept: application/vnd.apache.arrow.stream` one section (`section`, default the first) as an Arrow IPC stream", content((crate::api::openapi::schemas::AnalyticsResult = "application/json"), (crate::api::openapi::schemas::Binary = "application/vnd.apache.arrow.stream"))),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn run(
     st: web::Data<AppState>,
     req: HttpRequest,

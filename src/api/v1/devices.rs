@@ -42,6 +42,22 @@ pub struct DeviceWithKey {
     pub api_key: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/devices",
+    tag = "devices",
+    operation_id = "registerDevice",
+    summary = "Register a device",
+    description = "A `model_name` of the registry must name one of its versions (404 otherwise); a name already registered answers 409.",
+    request_body(content = RegisterDevice, example = json!({"name": "cab-0042", "tags": {"site": "depot-3"}, "model_name": "drowsiness", "model_version": "7"})),
+    responses(
+        (status = 201, description = "The device and its API key (shown once: only its hash is stored)", body = DeviceWithKey),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        (status = 409, response = crate::api::openapi::errors::Conflict),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn register(
     st: web::Data<AppState>,
     p: Principal,
@@ -80,6 +96,20 @@ pub async fn register(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/devices/{id}",
+    tag = "devices",
+    operation_id = "getDevice",
+    summary = "Get a device",
+    params(("id" = String, Path, description = "The device id.")),
+    responses(
+        (status = 200, description = "The device", body = DeviceView),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn get(
     st: web::Data<AppState>,
     p: Principal,
@@ -92,6 +122,19 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(device))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/devices",
+    tag = "devices",
+    operation_id = "listDevices",
+    summary = "List devices in registration order",
+    params(Pagination),
+    responses(
+        (status = 200, description = "A page of devices; `next_offset` is set when more follow", body = super::Page<DeviceView>),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn list(
     st: web::Data<AppState>,
     p: Principal,
@@ -106,6 +149,20 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(super::page(items, limit, offset)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/devices/{id}/keys/rotate",
+    tag = "devices",
+    operation_id = "rotateDeviceKey",
+    summary = "Replace a device's API key",
+    params(("id" = String, Path, description = "The device id.")),
+    responses(
+        (status = 200, description = "The device and its new API key (the old one stops working)", body = DeviceWithKey),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn rotate(
     st: web::Data<AppState>,
     p: Principal,
@@ -129,6 +186,20 @@ pub async fn rotate(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/devices/{id}/keys/revoke",
+    tag = "devices",
+    operation_id = "revokeDeviceKey",
+    summary = "Revoke a device's API key",
+    params(("id" = String, Path, description = "The device id.")),
+    responses(
+        (status = 200, description = "The device, `key_state` `revoked`", body = DeviceView),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn revoke(
     st: web::Data<AppState>,
     p: Principal,

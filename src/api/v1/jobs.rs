@@ -29,10 +29,10 @@ pub struct CreateJob {
     pub boards: Vec<BoardTarget>,
     /// `{min_accuracy, max_accuracy_drop (pt), max_size_bytes, max_latency_ms: {board: ms},
     /// must_fit: [board], target_board}`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Constraints>)]
     pub constraints: Option<serde_json::Value>,
     /// maximize_accuracy, minimize_size, minimize_latency or balanced (default).
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<Goal>)]
     pub goal: Option<serde_json::Value>,
     /// MLflow experiment for the job's runs (default "0").
     pub experiment_id: Option<String>,
@@ -52,6 +52,21 @@ fn goal(v: Option<serde_json::Value>) -> Result<Goal, ApiError> {
         .map(|g| g.unwrap_or(Goal::Balanced))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs",
+    tag = "jobs",
+    operation_id = "createJob",
+    summary = "Start an optimization job",
+    request_body(content = CreateJob, example = json!({"model_id": "3b5d5c37", "calibration_dataset_id": "a1f0c2d4", "techniques": [{"name": "int8-static"}, {"name": "prune-unstructured", "sparsity": 0.5}], "boards": [{"board": "rpi4"}], "constraints": {"max_accuracy_drop": 1.0, "must_fit": ["rpi4"]}, "goal": "balanced"})),
+    responses(
+        (status = 201, description = "The queued job", body = crate::domain::job::JobView),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        (status = 402, response = crate::api::openapi::errors::QuotaExceeded),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn create(
     st: web::Data<AppState>,
     p: Principal,
@@ -97,6 +112,19 @@ pub async fn create(
     Ok(HttpResponse::Created().json(job))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}",
+    tag = "jobs",
+    operation_id = "getJob",
+    summary = "Get a job with its progress and results",
+    params(("id" = String, Path, description = "The job id.")),
+    responses(
+        (status = 200, description = "The job", body = crate::domain::job::JobView),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn get(
     st: web::Data<AppState>,
     p: Principal,
@@ -108,6 +136,7 @@ pub async fn get(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListJobs {
     /// queued, running, completed, failed or cancelled.
@@ -117,6 +146,19 @@ pub struct ListJobs {
     pub offset: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs",
+    tag = "jobs",
+    operation_id = "listJobs",
+    summary = "List jobs, newest first",
+    params(ListJobs),
+    responses(
+        (status = 200, description = "A page of jobs; `next_offset` is set when more follow", body = super::Page<crate::domain::job::JobView>),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn list(
     st: web::Data<AppState>,
     p: Principal,
@@ -144,6 +186,20 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(super::page(items, limit, offset)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/cancel",
+    tag = "jobs",
+    operation_id = "cancelJob",
+    summary = "Cancel a job",
+    params(("id" = String, Path, description = "The job id.")),
+    responses(
+        (status = 200, description = "The job", body = crate::domain::job::JobView),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        (status = 409, response = crate::api::openapi::errors::Conflict),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn cancel(
     st: web::Data<AppState>,
     p: Principal,
@@ -162,6 +218,21 @@ async fn job_view(st: &AppState, p: &Principal, id: String) -> Result<JobView, A
     serde_json::from_value(doc).map_err(ApiError::internal)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}/recommendation",
+    tag = "jobs",
+    operation_id = "getRecommendation",
+    summary = "Get a job's recommendation",
+    description = "409 while the job has no recommendation yet.",
+    params(("id" = String, Path, description = "The job id.")),
+    responses(
+        (status = 200, description = "The ranking under the job's constraints and goal", body = crate::optimize::recommend::Recommendation),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        (status = 409, response = crate::api::openapi::errors::Conflict),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn recommendation(
     st: web::Data<AppState>,
     p: Principal,
@@ -184,13 +255,28 @@ pub async fn recommendation(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Recompute {
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Constraints>)]
     pub constraints: Option<serde_json::Value>,
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<Goal>)]
     pub goal: Option<serde_json::Value>,
 }
 
 /// Recompute the recommendation over the job's measured results, without re-running it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/recommendation",
+    tag = "jobs",
+    operation_id = "recomputeRecommendation",
+    summary = "Recompute the recommendation under other constraints",
+    params(("id" = String, Path, description = "The job id.")),
+    request_body(content = Recompute, example = json!({"constraints": {"max_size_bytes": 250000, "max_latency_ms": {"rpi4": 15.0}}, "goal": "minimize_latency"})),
+    responses(
+        (status = 200, description = "The ranking over the job's measured results", body = crate::optimize::recommend::Recommendation),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn recompute(
     st: web::Data<AppState>,
     p: Principal,
@@ -204,6 +290,20 @@ pub async fn recompute(
 }
 
 /// Stream a variant (`original` is the uploaded model) as an ONNX file.
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}/variants/{technique}/model",
+    tag = "jobs",
+    operation_id = "downloadVariant",
+    summary = "Download a variant as ONNX",
+    params(("id" = String, Path, description = "The job id."), ("technique" = String, Path, description = "The variant's key, or `original` for the uploaded model.")),
+    responses(
+        (status = 200, description = "The ONNX file", content_type = "application/octet-stream", body = crate::api::openapi::schemas::Binary, headers(("Content-Disposition" = String, description = "`attachment; filename=\"<job>-<technique>.onnx\"`"), ("ETag" = String, description = "The file's SHA-256, quoted."))),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        (status = 409, response = crate::api::openapi::errors::Conflict),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn download(
     st: web::Data<AppState>,
     p: Principal,
@@ -253,11 +353,29 @@ pub struct RegisterVersion {
     pub technique: String,
 }
 
-#[derive(Debug, Serialize)]
+/// A registered model's versions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ModelVersionList)]
 struct Versions {
     versions: Vec<q::ModelVersionView>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/registered-models/{name}/versions",
+    tag = "registry",
+    operation_id = "registerModelVersion",
+    summary = "Register a variant as a new model version",
+    params(("name" = String, Path, description = "The registered model's name.")),
+    request_body(content = RegisterVersion, example = json!({"job_id": "0c9a7e31", "technique": "int8-static"})),
+    responses(
+        (status = 201, description = "The new version", body = crate::query::jobs::ModelVersionView),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        (status = 409, response = crate::api::openapi::errors::Conflict),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn register_version(
     st: web::Data<AppState>,
     p: Principal,
@@ -294,6 +412,18 @@ pub async fn register_version(
     Ok(HttpResponse::Created().json(v))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/registered-models/{name}/versions",
+    tag = "registry",
+    operation_id = "listModelVersions",
+    summary = "List a registered model's versions",
+    params(("name" = String, Path, description = "The registered model's name.")),
+    responses(
+        (status = 200, description = "Its versions, oldest first", body = Versions),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn list_versions(
     st: web::Data<AppState>,
     p: Principal,

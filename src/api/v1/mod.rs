@@ -111,9 +111,12 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Pagination {
+    /// Items per page, 1 to 1,000 (default 100).
     pub limit: Option<u64>,
+    /// Items to skip (default 0).
     pub offset: Option<u64>,
 }
 
@@ -131,9 +134,10 @@ impl Pagination {
 }
 
 /// A page of items; `next_offset` is set when more follow.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
+    /// `offset` of the next page; null on the last page.
     pub next_offset: Option<u64>,
 }
 

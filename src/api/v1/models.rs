@@ -20,6 +20,7 @@ use crate::optimize::model::OnnxModel;
 use crate::query::jobs as q;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UploadModel {
     /// A name for the model, e.g. `mnist-8`.
@@ -70,6 +71,21 @@ fn tier_cap(st: &AppState, p: &Principal, req: &HttpRequest) -> Result<u64, ApiE
     Ok(tier_max.map_or(server_cap, |m| m.min(server_cap)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/models",
+    tag = "models",
+    operation_id = "uploadModel",
+    summary = "Upload an ONNX model",
+    params(UploadModel),
+    request_body(content = crate::api::openapi::schemas::Binary, content_type = "application/octet-stream", description = "The ONNX file; it must load and run in the server's runtime."),
+    responses(
+        (status = 201, description = "The stored model with its graph summary", body = crate::query::jobs::ModelView),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 413, response = crate::api::openapi::errors::PayloadTooLarge),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn upload(
     st: web::Data<AppState>,
     req: HttpRequest,
@@ -137,6 +153,19 @@ pub async fn upload(
     Ok(HttpResponse::Created().json(view))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/models/{id}",
+    tag = "models",
+    operation_id = "getModel",
+    summary = "Get an uploaded model",
+    params(("id" = String, Path, description = "The model id.")),
+    responses(
+        (status = 200, description = "The model", body = crate::query::jobs::ModelView),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn get_model(
     st: web::Data<AppState>,
     p: Principal,
@@ -157,6 +186,20 @@ pub struct StoredFile {
 }
 
 /// `POST /api/v1/datasets/files`: one `.npy` file (inputs or labels), stored by digest.
+#[utoipa::path(
+    post,
+    path = "/api/v1/datasets/files",
+    tag = "models",
+    operation_id = "uploadDatasetFile",
+    summary = "Upload a `.npy` file (inputs or labels)",
+    request_body(content = crate::api::openapi::schemas::Binary, content_type = "application/octet-stream", description = "A NumPy `.npy` file; the first axis is the sample axis."),
+    responses(
+        (status = 201, description = "Stored by SHA-256; use the digest in `POST /api/v1/datasets`", body = StoredFile),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 413, response = crate::api::openapi::errors::PayloadTooLarge),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn upload_file(
     st: web::Data<AppState>,
     p: Principal,
@@ -203,6 +246,20 @@ pub struct RegisterDataset {
     pub preprocess: Option<serde_json::Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/datasets",
+    tag = "models",
+    operation_id = "registerDataset",
+    summary = "Register a dataset from a preset or uploaded files",
+    request_body(content = RegisterDataset, example = json!({"name": "mnist-calib", "inputs_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "labels_sha256": null, "preprocess": {"layout": "nchw", "scale": 0.00392156862745098}})),
+    responses(
+        (status = 201, description = "The dataset", body = crate::query::jobs::DatasetView),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn register_dataset(
     st: web::Data<AppState>,
     p: Principal,
@@ -305,6 +362,19 @@ fn resolve_dataset(
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/datasets/{id}",
+    tag = "models",
+    operation_id = "getDataset",
+    summary = "Get a dataset",
+    params(("id" = String, Path, description = "The dataset id.")),
+    responses(
+        (status = 200, description = "The dataset", body = crate::query::jobs::DatasetView),
+        (status = 404, response = crate::api::openapi::errors::NotFound),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn get_dataset(
     st: web::Data<AppState>,
     p: Principal,

@@ -17,6 +17,7 @@ use crate::telemetry::wire::{self, RawEvent, SyntaxError};
 use crate::telemetry::Mode;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct IngestQuery {
     /// `all_or_nothing` (default) rejects a batch with any invalid event; `partial` accepts
@@ -30,6 +31,24 @@ pub const SINGLE: u8 = 0;
 pub const ARRAY: u8 = 1;
 pub const NDJSON: u8 = 2;
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/telemetry",
+    tag = "telemetry",
+    operation_id = "ingestTelemetryEvent",
+    summary = "Ingest one telemetry event",
+    description = "Authenticated with the device's API key (`Authorization: Bearer <key>`). Nothing is written when any event is invalid in `all_or_nothing` mode (400 `INVALID_EVENTS`, each problem in `details.rejected`).",
+    security(("device_key" = [])),
+    params(IngestQuery, ("Content-Encoding" = Option<String>, Header, description = "`gzip` or none.")),
+    request_body(content = crate::api::openapi::schemas::TelemetryEvent, description = "One event; `Content-Encoding: gzip` is accepted."),
+    responses(
+        (status = 200, description = "Acknowledged once durable: counts of accepted and duplicate events, and in `partial` mode the rejected ones", body = crate::telemetry::Accepted),
+        (status = 400, response = crate::api::openapi::errors::BadRequest),
+        (status = 413, response = crate::api::openapi::errors::PayloadTooLarge),
+        (status = 415, response = crate::api::openapi::errors::UnsupportedMediaType),
+        crate::api::openapi::errors::NativeAuthErrors,
+    )
+)]
 pub async fn ingest<const SHAPE: u8>(
     st: web::Data<AppState>,
     req: HttpRequest,
