@@ -46,10 +46,12 @@ pub fn validate_spec(state: &State, tenant: &str, spec: &JobSpec) -> Result<(), 
             "Field 'name' must be 1 to {MAX_NAME_LEN} characters"
         )));
     }
-    if !state
+    // Another tenant's model, dataset or experiment is named like a missing one.
+    if state
         .models
         .get(&spec.model_id)
-        .is_some_and(|m| m.tenant == tenant)
+        .filter(|m| m.tenant == tenant)
+        .is_none()
     {
         return Err(DomainError::NotFound(format!(
             "Field 'model_id': no model with id '{}'",
@@ -60,7 +62,7 @@ pub fn validate_spec(state: &State, tenant: &str, spec: &JobSpec) -> Result<(), 
         ("calibration_dataset_id", &spec.calibration_dataset_id),
         ("evaluation_dataset_id", &spec.evaluation_dataset_id),
     ] {
-        if !state.datasets.get(id).is_some_and(|d| d.tenant == tenant) {
+        if state.datasets.get(id).filter(|d| d.tenant == tenant).is_none() {
             return Err(DomainError::NotFound(format!(
                 "Field '{field}': no dataset with id '{id}'"
             )));
@@ -114,9 +116,10 @@ pub fn validate_spec(state: &State, tenant: &str, spec: &JobSpec) -> Result<(), 
             }
         }
     }
-    if !state
+    if state
         .experiment(spec.experiment_id)
-        .is_some_and(|e| e.tenant == tenant)
+        .filter(|e| e.tenant == tenant)
+        .is_none()
     {
         return Err(DomainError::NotFound(format!(
             "Field 'experiment_id': no experiment with id {}",
