@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::mlflow::{artifacts as mlflow_artifacts, experiments, runs};
-use super::v1::{accounts, analytics, devices, jobs, models, telemetry};
+use super::v1::{analytics, devices, jobs, models, telemetry, tenants, tokens, users};
 
 /// Where the spec is served.
 pub const SPEC_PATH: &str = "/openapi.json";
@@ -74,19 +74,19 @@ pub const SPEC_PATH: &str = "/openapi.json";
         mlflow_artifacts::delete,
         super::mlflow::server_info,
         super::mlflow::version,
-        accounts::token,
-        accounts::whoami,
-        accounts::issue_token,
-        accounts::list_tokens,
-        accounts::revoke_token,
-        accounts::create_user,
-        accounts::list_users,
-        accounts::set_password,
-        accounts::set_role,
-        accounts::create_tenant,
-        accounts::list_tenants,
-        accounts::set_tier,
-        accounts::usage,
+        tokens::token,
+        tokens::whoami,
+        tokens::issue_token,
+        tokens::list_tokens,
+        tokens::revoke_token,
+        users::create_user,
+        users::list_users,
+        users::set_password,
+        users::set_role,
+        tenants::create_tenant,
+        tenants::list_tenants,
+        tenants::set_tier,
+        tenants::usage,
         devices::register,
         devices::list,
         devices::get,

@@ -62,7 +62,12 @@ pub fn validate_spec(state: &State, tenant: &str, spec: &JobSpec) -> Result<(), 
         ("calibration_dataset_id", &spec.calibration_dataset_id),
         ("evaluation_dataset_id", &spec.evaluation_dataset_id),
     ] {
-        if state.datasets.get(id).filter(|d| d.tenant == tenant).is_none() {
+        if state
+            .datasets
+            .get(id)
+            .filter(|d| d.tenant == tenant)
+            .is_none()
+        {
             return Err(DomainError::NotFound(format!(
                 "Field '{field}': no dataset with id '{id}'"
             )));

@@ -11,6 +11,7 @@ use crate::log::{NewEvent, RecordedEvent};
 
 pub mod accounts;
 pub mod jobs;
+mod schema;
 mod telemetry;
 pub use accounts::{
     default_tenant, tenant_stream, user_stream, Role, TenantInfo, Tier, TokenInfo, UserInfo,
@@ -20,6 +21,7 @@ pub use jobs::{
     dataset_stream, job_stream, model_stream, registered_model_stream, BoardEstimate, BoardTarget,
     DatasetInfo, JobSpec, JobStatus, TechniqueSpec, VariantResult,
 };
+pub use schema::{json_schema, schema_text, write_schema_file, write_schemas, SCHEMA_FILE};
 pub use telemetry::{FieldValue, Severity, TelemetryRecord};
 
 /// Current schema version of every event payload. Bump per type when its shape changes and
@@ -424,36 +426,6 @@ pub fn run_stream(id: &str) -> String {
 
 pub fn device_stream(id: &str) -> String {
     format!("device-{id}")
-}
-
-/// JSON Schema of every event payload, as committed under `schemas/`.
-pub fn json_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(Event)).unwrap_or_default()
-}
-
-/// Where the committed event schema lives, relative to the output directory.
-pub const SCHEMA_FILE: &str = "events.schema.json";
-
-/// Write the event JSON Schema into `dir`; returns the file written.
-pub fn write_schemas(dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
-    write_schema_file(dir, SCHEMA_FILE, &json_schema())
-}
-
-/// Write one generated schema as committed under `schemas/` (pretty JSON, final newline).
-pub fn write_schema_file(
-    dir: &std::path::Path,
-    file: &str,
-    schema: &serde_json::Value,
-) -> std::io::Result<std::path::PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join(file);
-    std::fs::write(&path, schema_text(schema))?;
-    Ok(path)
-}
-
-/// The committed text of a schema; the staleness tests compare against it.
-pub fn schema_text(schema: &serde_json::Value) -> String {
-    serde_json::to_string_pretty(schema).unwrap_or_default() + "\n"
 }
 
 #[cfg(test)]

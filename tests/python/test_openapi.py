@@ -11,7 +11,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import uniq
+from conftest import uniq, authed
 
 MLFLOW = "/api/2.0/mlflow"
 
@@ -150,7 +150,7 @@ def check(spec):
 
 def test_mlflow_responses_match_their_schemas(server, check):
     base = server.url + MLFLOW
-    s = requests.Session()
+    s = authed()
     name = uniq("oa")
     r = s.post(f"{base}/experiments/create", json={"name": name, "tags": [{"key": "k", "value": "v"}]})
     exp = check.check(r, "post", f"{MLFLOW}/experiments/create", 200)["experiment_id"]
@@ -206,7 +206,7 @@ def test_mlflow_responses_match_their_schemas(server, check):
 
 
 def test_native_responses_match_their_schemas(server, check):
-    s = requests.Session()
+    s = authed()
     r = s.post(f"{server.url}/api/v1/devices", json={"name": uniq("dev"), "tags": {"site": "a"}})
     body = check.check(r, "post", "/api/v1/devices", 201)
     device, key = body["device"]["device_id"], body["api_key"]

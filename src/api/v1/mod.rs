@@ -1,13 +1,15 @@
 //! The native API, `/api/v1/...`: devices, telemetry ingest, analytics. Errors use one
 //! envelope (see `error`).
 
-pub mod accounts;
 pub mod analytics;
 pub mod devices;
 pub mod error;
 pub mod jobs;
 pub mod models;
 pub mod telemetry;
+pub mod tenants;
+pub mod tokens;
+pub mod users;
 
 use actix_web::web;
 use serde::de::DeserializeOwned;
@@ -26,25 +28,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::PathConfig::default()
                     .error_handler(|e, _| ApiError::invalid(format!("invalid path: {e}")).into()),
             )
-            .route("/auth/token", web::post().to(accounts::token))
-            .route("/auth/whoami", web::get().to(accounts::whoami))
-            .route("/auth/tokens", web::post().to(accounts::issue_token))
-            .route("/auth/tokens", web::get().to(accounts::list_tokens))
-            .route(
-                "/auth/tokens/{id}",
-                web::delete().to(accounts::revoke_token),
-            )
-            .route("/users", web::post().to(accounts::create_user))
-            .route("/users", web::get().to(accounts::list_users))
+            .route("/auth/token", web::post().to(tokens::token))
+            .route("/auth/whoami", web::get().to(tokens::whoami))
+            .route("/auth/tokens", web::post().to(tokens::issue_token))
+            .route("/auth/tokens", web::get().to(tokens::list_tokens))
+            .route("/auth/tokens/{id}", web::delete().to(tokens::revoke_token))
+            .route("/users", web::post().to(users::create_user))
+            .route("/users", web::get().to(users::list_users))
             .route(
                 "/users/{username}/password",
-                web::put().to(accounts::set_password),
+                web::put().to(users::set_password),
             )
-            .route("/users/{username}/role", web::put().to(accounts::set_role))
-            .route("/tenants", web::post().to(accounts::create_tenant))
-            .route("/tenants", web::get().to(accounts::list_tenants))
-            .route("/tenants/{id}/tier", web::put().to(accounts::set_tier))
-            .route("/usage", web::get().to(accounts::usage))
+            .route("/users/{username}/role", web::put().to(users::set_role))
+            .route("/tenants", web::post().to(tenants::create_tenant))
+            .route("/tenants", web::get().to(tenants::list_tenants))
+            .route("/tenants/{id}/tier", web::put().to(tenants::set_tier))
+            .route("/usage", web::get().to(tenants::usage))
             .route("/devices", web::post().to(devices::register))
             .route("/devices", web::get().to(devices::list))
             .route("/devices/{id}", web::get().to(devices::get))
