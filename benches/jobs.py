@@ -28,7 +28,7 @@ TECHNIQUES = ["int8-weight", "int8-static", "fp16", "int4-weight", "prune-unstru
 def start(bin_, data, work):
     (work / "runledger.toml").write_text(f'[jobs]\ndatasets_dir = "{data / "datasets"}"\n')
     out = open(work / "stdout", "w")
-    p = subprocess.Popen([bin_, "serve", "--data-dir", str(work / "d"), "--bind", "127.0.0.1:0"],
+    p = subprocess.Popen([bin_, "serve", "--data-dir", str(work / "d"), "--bind", "127.0.0.1:0", "--auth", "disabled"],
                          cwd=work, stdout=out, stderr=subprocess.DEVNULL)
     for _ in range(600):
         m = re.search(r"listening on (http://\S+)", (work / "stdout").read_text())

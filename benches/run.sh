@@ -28,7 +28,8 @@ echo "== fsync cost (before)"
 
 echo "== RunLedger"
 RL_PORT=$(port)
-"$TARGET/release/runledger" serve --data-dir "$WORK/rl" --bind "127.0.0.1:$RL_PORT" > "$WORK/rl.out" 2> "$OUT/runledger.stderr" &
+# Authentication off, like the MLflow server it is compared with (benches/auth.py measures its cost).
+"$TARGET/release/runledger" serve --data-dir "$WORK/rl" --bind "127.0.0.1:$RL_PORT" --auth disabled > "$WORK/rl.out" 2> "$OUT/runledger.stderr" &
 RL_PID=$!
 until grep -q "listening on" "$WORK/rl.out" 2>/dev/null; do sleep 0.2; done
 # Peak resident memory of the server while the load runs.
