@@ -285,13 +285,17 @@ fn squeezenet_regression_floors() -> Result<()> {
         "squeezenet.prune-structured.onnx",
         44.0,
     )?;
-    let x = photos(0..1)?;
-    let sample = x.inputs.index_axis(ndarray::Axis(0), 0);
-    let (tb, tp) = (
-        latency_ms(&base, sample.view(), 15)?,
-        latency_ms(&p, sample.view(), 15)?,
+    // The work really shrinks. (Its wall-clock speed-up, 1.7x, is a benchmark figure: a timed
+    // assertion here failed whenever the machine was busy.)
+    let macs = |m: &OnnxModel| -> Result<u64> {
+        Ok(runledger::optimize::graph::summarize_proto(&m.proto, None)?.total_macs)
+    };
+    let (mb, mp) = (macs(&base)?, macs(&p)?);
+    assert!(
+        mb as f64 / mp as f64 >= 1.3,
+        "structured pruning only cut MACs {:.2}x",
+        mb as f64 / mp as f64
     );
-    assert!(tb / tp >= 1.3, "structured speed-up only {:.2}x", tb / tp);
     squeezenet_case(
         Technique::Hybrid {
             prune: Box::new(Technique::PruneStructured { fraction: 0.3 }),
