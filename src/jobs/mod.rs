@@ -271,3 +271,24 @@ impl Jobs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::tier::job_priority;
+    use crate::events::Tier;
+
+    #[tokio::test]
+    async fn enterprise_jobs_go_first_then_oldest_first() {
+        let q = Queue::default();
+        q.push(job_priority(Tier::Free), "free-1".into());
+        q.push(job_priority(Tier::Pro), "pro-1".into());
+        q.push(job_priority(Tier::Enterprise), "enterprise-1".into());
+        q.push(job_priority(Tier::Free), "free-2".into());
+        let mut order = Vec::new();
+        for _ in 0..4 {
+            order.push(q.pop().await);
+        }
+        assert_eq!(order, ["enterprise-1", "free-1", "pro-1", "free-2"]);
+    }
+}

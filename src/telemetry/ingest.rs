@@ -111,7 +111,10 @@ impl Ingestor {
         if !rejected.is_empty() && mode == Mode::AllOrNothing {
             return Err(IngestError::Invalid(rejected));
         }
-        let ids: Vec<Uuid> = records.iter().map(|r| r.event_id).collect();
+        let ids: Vec<Uuid> = records
+            .iter()
+            .map(|r| scoped(&device.tenant, r.event_id))
+            .collect();
         let fresh = self.dedupe.claim(&ids);
         let duplicates = fresh.iter().filter(|f| !**f).count();
         let new: Vec<TelemetryRecord> = records
@@ -127,7 +130,10 @@ impl Ingestor {
                 position: None,
             });
         }
-        let claimed: Vec<Uuid> = new.iter().map(|r| r.event_id).collect();
+        let claimed: Vec<Uuid> = new
+            .iter()
+            .map(|r| scoped(&device.tenant, r.event_id))
+            .collect();
         let accepted = new.len();
         let event = Event::TelemetryIngested {
             device_id: device.id.clone(),
@@ -186,8 +192,22 @@ impl Ingestor {
     }
 }
 
+/// An event id as the idempotency index keys it: within its tenant, so one tenant's ids can
+/// never make another's events look like duplicates. A hash, so no id can be chosen to collide.
+pub fn scoped(tenant: &str, event_id: Uuid) -> Uuid {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(tenant.as_bytes());
+    h.update([0]);
+    h.update(event_id.as_bytes());
+    let digest = h.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Uuid::from_bytes(bytes)
+}
+
 /// Feed the ids of a `TelemetryIngested` record read back from the log (start-up replay) to
-/// the idempotency index. Only the ids are decoded.
+/// the idempotency index. Only the ids and the tenant are decoded.
 pub fn remember(dedupe: &DedupeIndex, rec: &RecordedEvent) {
     #[derive(Deserialize)]
     struct Ids {
@@ -196,17 +216,18 @@ pub fn remember(dedupe: &DedupeIndex, rec: &RecordedEvent) {
     #[derive(Deserialize)]
     struct IdsData {
         events: Vec<IdOnly>,
+        #[serde(default = "crate::events::default_tenant")]
+        tenant: String,
     }
     #[derive(Deserialize)]
     struct IdOnly {
         event_id: Uuid,
     }
     match serde_json::from_slice::<Ids>(&rec.payload) {
-        Ok(ids) => ids
-            .data
+        Ok(Ids { data }) => data
             .events
             .iter()
-            .for_each(|e| dedupe.remember(e.event_id)),
+            .for_each(|e| dedupe.remember(scoped(&data.tenant, e.event_id))),
         Err(e) => tracing::warn!(position = rec.position, error = %e, "unreadable telemetry ids"),
     }
 }

@@ -149,13 +149,18 @@ fn tenants_see_nothing_of_each_other_and_quotas_hold() {
     );
     let device_id = dev["device"]["device_id"].as_str().unwrap().to_string();
     let key = dev["api_key"].as_str().unwrap().to_string();
-    let t = App::client()
-        .post(format!("{}/api/v1/telemetry", app.url))
-        .bearer_auth(&key)
-        .json(&json!({"event_id": uuid::Uuid::new_v4(), "ts": 1_700_000_000_000i64, "kind": "detection", "fields": {"confidence": 0.9}}))
-        .send()
-        .unwrap();
-    assert_eq!(t.status().as_u16(), 200, "{:?}", t.text());
+    let event_id = uuid::Uuid::new_v4();
+    let post = |key: &str| -> Value {
+        let t = App::client()
+            .post(format!("{}/api/v1/telemetry", app.url))
+            .bearer_auth(key)
+            .json(&json!({"event_id": event_id, "ts": 1_700_000_000_000i64, "kind": "detection", "fields": {"confidence": 0.9}}))
+            .send()
+            .unwrap();
+        assert_eq!(t.status().as_u16(), 200);
+        t.json().unwrap()
+    };
+    assert_eq!(post(&key)["accepted"], 1);
     let (s, model) = upload(&app, &a, std::fs::read(model_path("mnist-8.onnx")).unwrap());
     assert_eq!(s, 201, "{model}");
     let model_id = model["model_id"].as_str().unwrap().to_string();
@@ -306,6 +311,29 @@ fn tenants_see_nothing_of_each_other_and_quotas_hold() {
         Value::Null,
     );
     assert_eq!(stats["totals"][0]["events"], 1, "{stats}");
+
+    // Idempotency is per tenant: B's device reusing A's event id is not a duplicate.
+    let b_key = ok(
+        &app,
+        &b,
+        "POST",
+        "/api/v1/devices",
+        json!({"name": "globex-cam"}),
+    )["api_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let again = post(&b_key);
+    assert_eq!(
+        (again["accepted"].as_u64(), again["duplicates"].as_u64()),
+        (Some(1), Some(0)),
+        "{again}"
+    );
+    assert_eq!(
+        post(&key)["duplicates"],
+        1,
+        "A's own retry is still a duplicate"
+    );
 
     // Experiment "0" is each tenant's own default experiment.
     let r = ok(
