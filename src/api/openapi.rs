@@ -17,7 +17,7 @@ use utoipa::openapi::{ComponentsBuilder, OpenApi as Spec};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use super::mlflow::{artifacts as mlflow_artifacts, experiments, runs};
+use super::mlflow::{artifacts as mlflow_artifacts, experiments, logging, runs};
 use super::v1::{analytics, devices, jobs, models, telemetry, tenants, tokens, users};
 
 /// Where the spec is served.
@@ -59,13 +59,13 @@ pub const SPEC_PATH: &str = "/openapi.json";
         runs::search,
         runs::delete,
         runs::restore,
-        runs::log_metric,
-        runs::log_param,
-        runs::set_tag,
-        runs::delete_tag,
-        runs::log_batch,
-        runs::log_inputs,
-        runs::get_history,
+        logging::log_metric,
+        logging::log_param,
+        logging::set_tag,
+        logging::delete_tag,
+        logging::log_batch,
+        logging::log_inputs,
+        logging::get_history,
         mlflow_artifacts::list_for_run,
         super::mlflow::search_logged_models,
         mlflow_artifacts::list,

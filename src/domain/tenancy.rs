@@ -205,22 +205,19 @@ pub fn readable_experiment(state: &State, tenant: &str, id: i64) -> Result<(), D
     }
 }
 
+/// A user's own data (their tokens) reads under the rule for acting on them.
+pub fn readable_user(state: &State, caller: &Caller, username: &str) -> Result<(), DomainError> {
+    if !state.users.contains_key(username) {
+        return Err(account::user_not_found(username));
+    }
+    self_or_admin(state, caller, username)
+}
+
 pub fn readable_run(state: &State, tenant: &str, run_id: &str) -> Result<(), DomainError> {
     match state.run_tenant(run_id) {
         Some(t) if t != tenant => Err(run::not_found(run_id)),
         _ => Ok(()),
     }
-}
-
-pub fn readable_device(state: &State, tenant: &str, device_id: &str) -> Result<(), DomainError> {
-    match state.devices.get(device_id) {
-        Some(d) if d.tenant != tenant => Err(device::not_found(device_id)),
-        _ => Ok(()),
-    }
-}
-
-pub fn readable_job(state: &State, tenant: &str, job_id: &str) -> Result<(), DomainError> {
-    job_owned(state, tenant, job_id)
 }
 
 #[cfg(test)]

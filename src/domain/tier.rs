@@ -137,12 +137,21 @@ pub fn check_job(
 pub fn check_model_size(state: &State, tenant: &str, size_bytes: u64) -> Result<(), DomainError> {
     let tier = tier_of(state, tenant);
     match limits(tier).max_model_bytes {
-        Some(max) if size_bytes > max => Err(DomainError::NotInTier(format!(
-            "The model is {size_bytes} bytes; the '{}' tier allows models up to {max} bytes",
-            tier.as_str()
-        ))),
+        Some(max) if size_bytes > max => Err(model_too_large(tier, Some(size_bytes), max)),
         _ => Ok(()),
     }
+}
+
+/// The refusal of a model over the tier's size (`size` unknown while it is still streaming).
+pub fn model_too_large(tier: Tier, size: Option<u64>, max: u64) -> DomainError {
+    let size = size.map_or_else(
+        || format!("more than {max} bytes"),
+        |s| format!("{s} bytes"),
+    );
+    DomainError::NotInTier(format!(
+        "The model is {size}; the '{}' tier allows models up to {max} bytes",
+        tier.as_str()
+    ))
 }
 
 #[cfg(test)]

@@ -38,11 +38,12 @@ fn view(r: &Row) -> duckdb::Result<DeviceView> {
     })
 }
 
-pub fn get(conn: &Connection, id: &str) -> Result<DeviceView, QueryError> {
+/// A device of `tenant`; another tenant's reads as a missing one.
+pub fn get(conn: &Connection, tenant: &str, id: &str) -> Result<DeviceView, QueryError> {
     conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM devices WHERE device_id = ?"
+        "SELECT {COLUMNS} FROM devices WHERE tenant_id = ? AND device_id = ?"
     ))?
-    .query_row(params![id], view)
+    .query_row(params![tenant, id], view)
     .optional()?
     .ok_or_else(|| QueryError::NotFound(format!("No device with id '{id}'")))
 }

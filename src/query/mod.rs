@@ -55,6 +55,17 @@ impl Queries {
         })
     }
 
+    /// [`read`](Self::read) on behalf of `tenant`: `f` gets the tenant to bind, so every
+    /// tenant-scoped query names it without each caller cloning it.
+    pub async fn read_as<T, F>(&self, tenant: &str, f: F) -> Result<T, QueryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &str) -> Result<T, QueryError> + Send + 'static,
+    {
+        let tenant = tenant.to_string();
+        self.read(move |c| f(c, &tenant)).await
+    }
+
     /// Run `f` on a pooled connection off the async runtime, after the projection caught up
     /// with the log head as of now.
     pub async fn read<T, F>(&self, f: F) -> Result<T, QueryError>

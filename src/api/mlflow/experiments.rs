@@ -87,10 +87,11 @@ pub async fn get_by_name(
     p: Principal,
 ) -> Result<HttpResponse, MlflowError> {
     let name = Fields::from_query(&req)?.str("experiment_name")?;
-    let tenant = p.tenant().to_string();
     let e = st
         .queries
-        .read(move |c| experiments::get_by_name(c, &tenant, &name))
+        .read_as(p.tenant(), move |c, t| {
+            experiments::get_by_name(c, t, &name)
+        })
         .await?;
     ok(json!({ "experiment": e }))
 }

@@ -3,6 +3,7 @@
 pub(crate) mod artifacts;
 pub(crate) mod experiments;
 mod fields;
+pub(crate) mod logging;
 pub(crate) mod runs;
 pub mod schema;
 
@@ -50,13 +51,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/runs/search", web::post().to(runs::search))
                 .route("/runs/delete", web::post().to(runs::delete))
                 .route("/runs/restore", web::post().to(runs::restore))
-                .route("/runs/log-metric", web::post().to(runs::log_metric))
-                .route("/runs/log-parameter", web::post().to(runs::log_param))
-                .route("/runs/set-tag", web::post().to(runs::set_tag))
-                .route("/runs/delete-tag", web::post().to(runs::delete_tag))
-                .route("/runs/log-batch", web::post().to(runs::log_batch))
-                .route("/runs/log-inputs", web::post().to(runs::log_inputs))
-                .route("/metrics/get-history", web::get().to(runs::get_history))
+                .route("/runs/log-metric", web::post().to(logging::log_metric))
+                .route("/runs/log-parameter", web::post().to(logging::log_param))
+                .route("/runs/set-tag", web::post().to(logging::set_tag))
+                .route("/runs/delete-tag", web::post().to(logging::delete_tag))
+                .route("/runs/log-batch", web::post().to(logging::log_batch))
+                .route("/runs/log-inputs", web::post().to(logging::log_inputs))
+                .route("/metrics/get-history", web::get().to(logging::get_history))
                 .route("/artifacts/list", web::get().to(artifacts::list_for_run))
                 .route(
                     "/logged-models/search",

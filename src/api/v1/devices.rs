@@ -10,7 +10,6 @@ use crate::api::AppState;
 use crate::auth::keys::{generate_device_key, hash_key};
 use crate::auth::Principal;
 use crate::domain::device::NewDevice;
-use crate::domain::tenancy;
 use crate::domain::Command;
 use crate::events::KeyValue;
 use crate::query::devices::{self, DeviceView};
@@ -89,7 +88,7 @@ pub async fn register(
             &p.caller,
         )
         .await?;
-    let device = read_device(&st, device_id).await?;
+    let device = read_device(&st, &p, device_id).await?;
     Ok(HttpResponse::Created().json(DeviceWithKey {
         device,
         api_key: key,
@@ -116,9 +115,7 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let t = p.tenant();
-    st.ledger.read(|s| tenancy::readable_device(s, t, &id))?;
-    let device = read_device(&st, id).await?;
+    let device = read_device(&st, &p, id).await?;
     Ok(HttpResponse::Ok().json(device))
 }
 
@@ -141,10 +138,11 @@ pub async fn list(
     page: web::Query<Pagination>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = page.bounds(1000)?;
-    let tenant = p.tenant().to_string();
     let items = st
         .queries
-        .read(move |c| devices::list(c, &tenant, limit + 1, offset))
+        .read_as(p.tenant(), move |c, t| {
+            devices::list(c, t, limit + 1, offset)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(super::page(items, limit, offset)))
 }
@@ -179,7 +177,7 @@ pub async fn rotate(
             &p.caller,
         )
         .await?;
-    let device = read_device(&st, device_id).await?;
+    let device = read_device(&st, &p, device_id).await?;
     Ok(HttpResponse::Ok().json(DeviceWithKey {
         device,
         api_key: key,
@@ -214,11 +212,14 @@ pub async fn revoke(
             &p.caller,
         )
         .await?;
-    let device = read_device(&st, device_id).await?;
+    let device = read_device(&st, &p, device_id).await?;
     Ok(HttpResponse::Ok().json(device))
 }
 
 /// Queries wait for the projection to reach the log head, which covers a write just made.
-async fn read_device(st: &AppState, id: String) -> Result<DeviceView, ApiError> {
-    Ok(st.queries.read(move |c| devices::get(c, &id)).await?)
+async fn read_device(st: &AppState, p: &Principal, id: String) -> Result<DeviceView, ApiError> {
+    Ok(st
+        .queries
+        .read_as(p.tenant(), move |c, t| devices::get(c, t, &id))
+        .await?)
 }

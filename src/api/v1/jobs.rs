@@ -107,7 +107,7 @@ pub async fn create(
     let job_id = st.jobs.submit(spec, &p.caller).await?;
     let job = st
         .queries
-        .read(move |c| q::job(c, &tenant, &job_id))
+        .read_as(&tenant, move |c, t| q::job(c, t, &job_id))
         .await?;
     Ok(HttpResponse::Created().json(job))
 }
@@ -131,8 +131,10 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let tenant = p.tenant().to_string();
-    Ok(HttpResponse::Ok().json(st.queries.read(move |c| q::job(c, &tenant, &id)).await?))
+    let job = st
+        .queries
+        .read_as(p.tenant(), move |c, t| q::job(c, t, &id));
+    Ok(HttpResponse::Ok().json(job.await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -207,14 +209,18 @@ pub async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     st.jobs.cancel(&id, &p.caller).await?;
-    let tenant = p.tenant().to_string();
-    Ok(HttpResponse::Ok().json(st.queries.read(move |c| q::job(c, &tenant, &id)).await?))
+    let job = st
+        .queries
+        .read_as(p.tenant(), move |c, t| q::job(c, t, &id));
+    Ok(HttpResponse::Ok().json(job.await?))
 }
 
 /// The job as folded by the projection.
 async fn job_view(st: &AppState, p: &Principal, id: String) -> Result<JobView, ApiError> {
-    let tenant = p.tenant().to_string();
-    let doc = st.queries.read(move |c| q::job(c, &tenant, &id)).await?;
+    let doc = st
+        .queries
+        .read_as(p.tenant(), move |c, t| q::job(c, t, &id))
+        .await?;
     serde_json::from_value(doc).map_err(ApiError::internal)
 }
 
@@ -384,7 +390,6 @@ pub async fn register_version(
 ) -> Result<HttpResponse, ApiError> {
     let req: RegisterVersion = json_body(&body)?;
     let name = name.into_inner();
-    let tenant = p.tenant().to_string();
     let out = st
         .ledger
         .execute(
@@ -392,7 +397,7 @@ pub async fn register_version(
                 name: name.clone(),
                 job_id: req.job_id,
                 technique: req.technique,
-                tenant: tenant.clone(),
+                tenant: p.tenant().to_string(),
             },
             &p.caller,
         )
@@ -403,7 +408,7 @@ pub async fn register_version(
     });
     let versions = st
         .queries
-        .read(move |c| q::model_versions(c, &tenant, &name))
+        .read_as(p.tenant(), move |c, t| q::model_versions(c, t, &name))
         .await?;
     let v = versions
         .into_iter()
@@ -430,10 +435,9 @@ pub async fn list_versions(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
-    let tenant = p.tenant().to_string();
     let versions = st
         .queries
-        .read(move |c| q::model_versions(c, &tenant, &name))
+        .read_as(p.tenant(), move |c, t| q::model_versions(c, t, &name))
         .await?;
     Ok(HttpResponse::Ok().json(Versions { versions }))
 }

@@ -12,7 +12,7 @@ use crate::api::AppState;
 use crate::auth::Principal;
 use crate::blobs::{BlobStore, PendingBlob};
 use crate::domain::job::{DatasetInfo, ModelInfo};
-use crate::domain::Command;
+use crate::domain::{tier, Command, DomainError};
 use crate::jobs::{presets, work};
 use crate::optimize::data::Preprocess;
 use crate::optimize::graph::summarize_proto;
@@ -52,23 +52,30 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("blocking task: {e}")))?
 }
 
-/// The largest upload the tenant's tier allows, checked before reading a byte when the client
-/// sends `Content-Length`, and while streaming otherwise.
-fn tier_cap(st: &AppState, p: &Principal, req: &HttpRequest) -> Result<u64, ApiError> {
-    use crate::domain::tier;
+/// The largest upload to accept: the server's cap, or the tenant's tier's when smaller (then
+/// also the refusal to give when the body turns out larger). `Content-Length` is checked before
+/// a byte is read.
+fn upload_cap(
+    st: &AppState,
+    p: &Principal,
+    req: &HttpRequest,
+) -> Result<(u64, Option<DomainError>), ApiError> {
     let server_cap = st.jobs.config.max_model_bytes;
     let declared = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let t = p.tenant();
-    let tier_max = st.ledger.read(|s| {
+    Ok(st.ledger.read(|s| {
         if let Some(n) = declared {
             tier::check_model_size(s, t, n)?;
         }
-        Ok::<_, crate::domain::DomainError>(tier::limits(tier::tier_of(s, t)).max_model_bytes)
-    })?;
-    Ok(tier_max.map_or(server_cap, |m| m.min(server_cap)))
+        let tier = tier::tier_of(s, t);
+        Ok::<_, DomainError>(match tier::limits(tier).max_model_bytes {
+            Some(max) if max < server_cap => (max, Some(tier::model_too_large(tier, None, max))),
+            _ => (server_cap, None),
+        })
+    })?)
 }
 
 #[utoipa::path(
@@ -95,20 +102,11 @@ pub async fn upload(
 ) -> Result<HttpResponse, ApiError> {
     super::writable(&p)?;
     let jobs = &st.jobs;
-    let cap = tier_cap(&st, &p, &req)?;
+    let (cap, over_tier) = upload_cap(&st, &p, &req)?;
     let blob = match receive(&jobs.blobs, body, cap).await {
         // Past the tier's cap (not the server's): say which limit it was.
-        Err(e)
-            if e.code == super::error::Code::PayloadTooLarge
-                && cap < jobs.config.max_model_bytes =>
-        {
-            let t = p.tenant();
-            return Err(st
-                .ledger
-                .read(|s| crate::domain::tier::check_model_size(s, t, cap + 1))
-                .err()
-                .map(ApiError::from)
-                .unwrap_or(e));
+        Err(e) if e.code == super::error::Code::PayloadTooLarge => {
+            return Err(over_tier.map(ApiError::from).unwrap_or(e))
         }
         other => other?,
     };
@@ -145,10 +143,9 @@ pub async fn upload(
             &p.caller,
         )
         .await?;
-    let tenant = p.tenant().to_string();
     let view = st
         .queries
-        .read(move |c| q::model(c, &tenant, &model_id))
+        .read_as(p.tenant(), move |c, t| q::model(c, t, &model_id))
         .await?;
     Ok(HttpResponse::Created().json(view))
 }
@@ -172,8 +169,10 @@ pub async fn get_model(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let tenant = p.tenant().to_string();
-    Ok(HttpResponse::Ok().json(st.queries.read(move |c| q::model(c, &tenant, &id)).await?))
+    let model = st
+        .queries
+        .read_as(p.tenant(), move |c, t| q::model(c, t, &id));
+    Ok(HttpResponse::Ok().json(model.await?))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -275,10 +274,9 @@ pub async fn register_dataset(
     st.ledger
         .execute(Command::RegisterDataset(info), &p.caller)
         .await?;
-    let tenant = p.tenant().to_string();
     let view = st
         .queries
-        .read(move |c| q::dataset(c, &tenant, &dataset_id))
+        .read_as(p.tenant(), move |c, t| q::dataset(c, t, &dataset_id))
         .await?;
     Ok(HttpResponse::Created().json(view))
 }
@@ -381,10 +379,8 @@ pub async fn get_dataset(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let tenant = p.tenant().to_string();
-    Ok(HttpResponse::Ok().json(
-        st.queries
-            .read(move |c| q::dataset(c, &tenant, &id))
-            .await?,
-    ))
+    let dataset = st
+        .queries
+        .read_as(p.tenant(), move |c, t| q::dataset(c, t, &id));
+    Ok(HttpResponse::Ok().json(dataset.await?))
 }

@@ -219,14 +219,7 @@ pub async fn list_tokens(
         None => me(&p)?,
     };
     let tokens = st.ledger.read(|s| {
-        let visible = s.users.get(&username).is_some_and(|u| {
-            u.info.tenant_id == p.tenant()
-                && (p.caller.username.as_deref() == Some(username.as_str())
-                    || p.caller.role == Role::Admin)
-        }) || p.caller.operator;
-        if !visible {
-            return Err(crate::domain::account::user_not_found(&username));
-        }
+        crate::domain::tenancy::readable_user(s, &p.caller, &username)?;
         let mut v: Vec<TokenView> = s
             .tokens
             .values()
@@ -240,7 +233,7 @@ pub async fn list_tokens(
             })
             .collect();
         v.sort_by_key(|t| (t.created_ms, t.token_id.clone()));
-        Ok(v)
+        Ok::<_, crate::domain::DomainError>(v)
     })?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "tokens": tokens })))
 }
