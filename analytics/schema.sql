@@ -111,20 +111,27 @@ CREATE TABLE IF NOT EXISTS devices (
     key_changed_ms BIGINT NOT NULL
 );
 
--- One row per accepted telemetry event, in log order. Typed fields become columns as they
--- first appear: n_<name> DOUBLE, b_<name> BOOLEAN, s_<name> VARCHAR (the projector adds them),
--- so dashboards aggregate plain columns.
-CREATE TABLE IF NOT EXISTS telemetry (
-    position      BIGINT NOT NULL,           -- log position of its TelemetryIngested event
+-- Telemetry is a star: one narrow row per accepted event, and the strings it shares with
+-- thousands of others (tenant, device, kind, model, severity) in a label row. Appending
+-- string columns was most of the projector's cost; an integer label is nearly free.
+CREATE TABLE IF NOT EXISTS telemetry_labels (
+    label_id      INTEGER PRIMARY KEY,       -- numbered by the projector in log order
     tenant_id     VARCHAR NOT NULL,
-    event_id      VARCHAR NOT NULL,
     device_id     VARCHAR NOT NULL,
-    ts_ms         BIGINT NOT NULL,           -- device time
-    received_ms   BIGINT NOT NULL,           -- server time
     kind          VARCHAR NOT NULL,
     model_name    VARCHAR,
     model_version VARCHAR,
-    severity      VARCHAR NOT NULL,          -- info | warning | critical
+    severity      VARCHAR NOT NULL           -- info | warning | critical
+);
+
+-- Typed fields become columns as they first appear: n_<name> DOUBLE, b_<name> BOOLEAN,
+-- s_<name> VARCHAR (the projector adds them), so dashboards aggregate plain columns.
+CREATE TABLE IF NOT EXISTS telemetry_rows (
+    position      BIGINT NOT NULL,           -- log position of its TelemetryIngested event
+    event_id      UUID NOT NULL,
+    ts_ms         BIGINT NOT NULL,           -- device time
+    received_ms   BIGINT NOT NULL,           -- server time
+    label_id      INTEGER NOT NULL,
     -- The drowsiness detector's fields are declared up front, so dashboards can name them
     -- before the first event arrives.
     n_ear_value   DOUBLE,
@@ -134,6 +141,16 @@ CREATE TABLE IF NOT EXISTS telemetry (
     n_confidence  DOUBLE,
     n_battery     DOUBLE
 );
+
+-- view: telemetry
+-- One row per event with its label's columns: what every query reads. (The projector
+-- re-creates it after adding a field column, since a view keeps the columns it was made with.)
+CREATE OR REPLACE VIEW telemetry AS
+SELECT r.position, l.tenant_id, r.event_id::VARCHAR AS event_id, l.device_id, r.ts_ms, r.received_ms, l.kind,
+       l.model_name, l.model_version, l.severity,
+       r.* EXCLUDE (position, event_id, ts_ms, received_ms, label_id)
+FROM telemetry_rows r JOIN telemetry_labels l USING (label_id);
+-- end view
 
 -- The telemetry rows the analytics parameters select; every named query reads through it.
 CREATE OR REPLACE MACRO telemetry_in(tenant, from_ms, to_ms, dev, mname, mver, knd) AS TABLE

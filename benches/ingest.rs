@@ -4,6 +4,7 @@
 //! alone (the parsing limit) on one core.
 //!
 //!   cargo bench --bench ingest -- [--events N] [--devices 8] [--batch 1000] [--json OUT]
+//!                                  [--data-dir NEW_DIR  (kept afterwards, e.g. for replay)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -18,6 +19,7 @@ struct Opts {
     devices: usize,
     batch: usize,
     json: Option<String>,
+    data_dir: Option<String>,
 }
 
 fn opts() -> Opts {
@@ -26,6 +28,7 @@ fn opts() -> Opts {
         devices: 8,
         batch: 1000,
         json: None,
+        data_dir: None,
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -36,6 +39,7 @@ fn opts() -> Opts {
             "--devices" => o.devices = next().parse().expect("--devices N"),
             "--batch" => o.batch = next().parse().expect("--batch N"),
             "--json" => o.json = Some(next()),
+            "--data-dir" => o.data_dir = Some(next()),
             _ => {
                 i += 1;
                 continue;
@@ -114,10 +118,14 @@ impl Drop for Server {
 
 fn main() {
     let o = opts();
-    let dir = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = o
+        .data_dir
+        .as_deref()
+        .map_or(temp.path(), std::path::Path::new);
     let mut child = Command::new(env!("CARGO_BIN_EXE_runledger"))
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
+        .arg(dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
@@ -125,8 +133,13 @@ fn main() {
     let stdout = child.stdout.take().unwrap();
     let _server = Server(child);
     let mut lines = BufReader::new(stdout).lines();
+    // A fresh data dir prints the first administrator's token before the address.
+    let mut admin = String::new();
     let url = loop {
         let line = lines.next().expect("server exited").unwrap();
+        if let Some(t) = line.strip_prefix("RunLedger admin token: ") {
+            admin = t.trim().to_string();
+        }
         if let Some(u) = line.split("listening on ").nth(1) {
             break u.trim().to_string();
         }
@@ -139,6 +152,7 @@ fn main() {
         .map(|i| {
             let v: Value = client
                 .post(format!("{url}/api/v1/devices"))
+                .bearer_auth(&admin)
                 .json(&json!({"name": format!("bench-{i}"), "model_name": "drowsiness", "model_version": "1"}))
                 .send()
                 .unwrap()
@@ -174,6 +188,7 @@ fn main() {
     let samples: Arc<Mutex<Vec<(Instant, u64)>>> = Arc::default();
     let monitor = {
         let (url, done, samples) = (url.clone(), done.clone(), samples.clone());
+        // /health is public, so the monitor needs no token.
         std::thread::spawn(move || {
             let c = reqwest::blocking::Client::new();
             while !done.load(Ordering::Relaxed) {
@@ -258,6 +273,7 @@ fn main() {
             let s = Instant::now();
             let r = client
                 .get(format!("{url}/api/v1/analytics/statistics"))
+                .bearer_auth(&admin)
                 .send()
                 .unwrap();
             assert!(

@@ -14,6 +14,7 @@ use tokio::sync::Mutex;
 use crate::domain::{self, Caller, Command, DomainError, State};
 use crate::events::{self, decode, Event};
 use crate::log::{AppendResult, ExpectedVersion, LogError, Position, SharedLog};
+use crate::projection::Handoff;
 
 const LOCK_STRIPES: usize = 1024;
 const REPLAY_CHUNK: usize = 10_000;
@@ -31,7 +32,7 @@ pub enum LedgerError {
 /// What a command did: the events it appended and where.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    pub events: Vec<Event>,
+    pub events: Vec<Arc<Event>>,
     /// `None` when the command was a no-op (nothing appended).
     pub appended: Option<AppendResult>,
 }
@@ -48,6 +49,8 @@ pub struct Ledger {
     state: RwLock<State>,
     stripes: Vec<Mutex<()>>,
     names: Mutex<()>,
+    /// Appended events, passed to the projector so it need not decode them again.
+    handoff: Arc<Handoff>,
 }
 
 impl Ledger {
@@ -88,6 +91,7 @@ impl Ledger {
             state: RwLock::new(state),
             stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             names: Mutex::new(()),
+            handoff: Arc::default(),
         });
         ledger.ensure_default_tenant().await?;
         ledger.ensure_default_experiment().await?;
@@ -139,7 +143,7 @@ impl Ledger {
             .append(
                 &stream,
                 ExpectedVersion::NoStream,
-                vec![event.clone().into_new("system", time)],
+                vec![event.to_new("system", time)],
             )
             .await
         {
@@ -157,6 +161,11 @@ impl Ledger {
         &self.log
     }
 
+    /// What the projector takes appended events from.
+    pub fn handoff(&self) -> Arc<Handoff> {
+        self.handoff.clone()
+    }
+
     /// Read access to the command-side state (e.g. to build a response from it).
     pub fn read<T>(&self, f: impl FnOnce(&State) -> T) -> T {
         f(&self.state.read())
@@ -172,10 +181,14 @@ impl Ledger {
         let stream = self.read(|s| command.stream(s));
         let _stream_lock = self.stripes[stripe(&stream)].lock().await;
 
-        let events = self.read(|s| {
-            domain::authorize(s, caller, &command)?;
-            domain::decide(s, &command)
-        })?;
+        let events: Vec<Arc<Event>> = self
+            .read(|s| {
+                domain::authorize(s, caller, &command)?;
+                domain::decide(s, &command)
+            })?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
         if events.is_empty() {
             return Ok(Outcome {
                 events,
@@ -189,9 +202,10 @@ impl Ledger {
         let time = now_ms();
         let new = events
             .iter()
-            .map(|e| e.clone().into_new(&caller.actor, time))
+            .map(|e| e.to_new(&caller.actor, time))
             .collect();
         let appended = self.log.append(&stream, expected, new).await?;
+        self.handoff.offer(appended.first_position, &events);
         {
             let mut state = self.state.write();
             for e in &events {
@@ -212,11 +226,11 @@ impl Ledger {
         actor: &str,
     ) -> Result<AppendResult, LedgerError> {
         let time = now_ms();
-        let new = events
-            .into_iter()
-            .map(|e| e.into_new(actor, time))
-            .collect();
-        Ok(self.log.append(stream, ExpectedVersion::Any, new).await?)
+        let new = events.iter().map(|e| e.to_new(actor, time)).collect();
+        let appended = self.log.append(stream, ExpectedVersion::Any, new).await?;
+        let events: Vec<Arc<Event>> = events.into_iter().map(Arc::new).collect();
+        self.handoff.offer(appended.first_position, &events);
+        Ok(appended)
     }
 }
 

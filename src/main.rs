@@ -8,6 +8,12 @@ use runledger::config::{Config, Layer};
 
 mod cli;
 
+// Request handlers allocate telemetry and metric batches that the projector thread frees;
+// glibc's malloc serialises such cross-thread frees on the allocating arena's lock, which
+// took a third of the projector's time under ingest load.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "runledger",

@@ -102,7 +102,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         a.ip_rate,
         a.ip_burst,
     ));
-    let projection = Projection::start(&layout.projection, log.clone())?;
+    let projection = Projection::start(&layout.projection, log.clone(), ledger.handoff())?;
     let artifacts = Arc::new(ArtifactStore::open(layout.artifacts.clone())?);
     let mut jobs_config = config.jobs.clone();
     jobs_config

@@ -366,10 +366,10 @@ impl Event {
     }
 
     /// Wrap the event for appending, stamped with its actor and the wall-clock time.
-    pub fn into_new(self, actor: &str, time_ms: i64) -> NewEvent {
+    pub fn to_new(&self, actor: &str, time_ms: i64) -> NewEvent {
         let event_type = self.type_name().to_string();
         // Serialising a plain data enum cannot fail.
-        let payload = serde_json::to_vec(&self).unwrap_or_default();
+        let payload = serde_json::to_vec(self).unwrap_or_default();
         NewEvent {
             id: Uuid::new_v4(),
             event_type,
@@ -443,7 +443,7 @@ mod tests {
                 step: 1,
             }],
         };
-        let new = ev.clone().into_new("user:alice", 42);
+        let new = ev.to_new("user:alice", 42);
         assert_eq!(new.event_type, "MetricsLogged");
         let rec = RecordedEvent {
             position: 7,

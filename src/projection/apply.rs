@@ -9,8 +9,9 @@ use duckdb::arrow::datatypes::{DataType, Field, Schema};
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::{params, Connection};
 
+use super::handoff::Handoff;
 use super::runs::RunChanges;
-use super::telemetry::{FieldColumns, TelemetryRows};
+use super::telemetry::{TelemetryRows, TelemetryTables};
 use super::ProjectionError;
 use crate::events::{decode, Event, MetricPoint};
 use crate::log::{Position, RecordedEvent};
@@ -58,11 +59,12 @@ pub struct Applier {
     checkpoint: Position,
     series: HashMap<(String, String), Series>,
     next_series: i64,
-    telemetry_fields: FieldColumns,
+    telemetry_tables: TelemetryTables,
+    handoff: Arc<Handoff>,
 }
 
 impl Applier {
-    pub fn new(conn: Connection) -> Result<Applier, ProjectionError> {
+    pub fn new(conn: Connection, handoff: Arc<Handoff>) -> Result<Applier, ProjectionError> {
         conn.execute_batch(
             "CREATE TEMP TABLE IF NOT EXISTS latest_stage AS SELECT * FROM latest_metrics LIMIT 0;",
         )?;
@@ -72,7 +74,8 @@ impl Applier {
             checkpoint: 0,
             series: HashMap::new(),
             next_series: 0,
-            telemetry_fields: FieldColumns::default(),
+            telemetry_tables: TelemetryTables::default(),
+            handoff,
         };
         applier.load()?;
         Ok(applier)
@@ -111,7 +114,7 @@ impl Applier {
             self.series.insert((run, key), Series { id, latest });
         }
         self.next_series = max + 1;
-        self.telemetry_fields = FieldColumns::load(&self.conn)?;
+        self.telemetry_tables = TelemetryTables::load(&self.conn)?;
         Ok(())
     }
 
@@ -162,9 +165,15 @@ impl Applier {
     ) -> Result<(), ProjectionError> {
         let mut history: Vec<(i64, &MetricPoint)> = Vec::new();
         let mut changed: HashMap<i64, (String, String)> = HashMap::new();
-        let decoded: Vec<(Event, i64, Position)> = batch
+        let decoded: Vec<(Arc<Event>, i64, Position)> = batch
             .iter()
-            .map(|r| decode(r).map(|e| (e, r.time_ms, r.position)))
+            .map(|r| {
+                let event = match self.handoff.take(r.position) {
+                    Some(e) => e,
+                    None => Arc::new(decode(r)?),
+                };
+                Ok::<_, ProjectionError>((event, r.time_ms, r.position))
+            })
             .collect::<Result<_, _>>()?;
         let mut runs = RunChanges::default();
         let mut telemetry = TelemetryRows::default();
@@ -173,10 +182,10 @@ impl Applier {
                 device_id,
                 events,
                 tenant,
-            } = event
+            } = &**event
             {
                 telemetry.add(*position, *time, tenant, device_id, events);
-            } else if let Event::MetricsLogged { run_id, metrics } = event {
+            } else if let Event::MetricsLogged { run_id, metrics } = &**event {
                 for m in metrics {
                     let id = self.track_metric(run_id, m, &mut changed);
                     history.push((id, m));
@@ -185,7 +194,7 @@ impl Applier {
                 // An experiment's deletion or restoration cascades to its runs: write the run
                 // changes folded so far first, to keep the log's order.
                 if matches!(
-                    event,
+                    **event,
                     Event::ExperimentDeleted { .. } | Event::ExperimentRestored { .. }
                 ) {
                     runs.flush(&self.conn)?;
@@ -194,7 +203,7 @@ impl Applier {
             }
         }
         runs.flush(&self.conn)?;
-        telemetry.flush(&self.conn, &mut self.telemetry_fields)?;
+        telemetry.flush(&self.conn, &mut self.telemetry_tables)?;
         let tx = &self.conn;
         if !history.is_empty() {
             // Columnar append: the row-by-row Appender allocates per value, and metric

@@ -3,6 +3,7 @@
 //! an event twice or skips one. Readers wait on [`Projection::wait_for`] for read-your-writes.
 
 mod apply;
+mod handoff;
 mod jobs;
 mod runs;
 pub mod schema;
@@ -18,6 +19,7 @@ use tokio::sync::watch;
 use crate::log::{Position, SharedLog};
 
 pub use apply::Applier;
+pub use handoff::Handoff;
 
 /// Events applied per DuckDB transaction at most.
 const BATCH: usize = 20_000;
@@ -62,9 +64,13 @@ pub struct Projection {
 
 impl Projection {
     /// Open (or create) the DuckDB file, then start projecting from its checkpoint.
-    pub fn start(db_path: &Path, log: SharedLog) -> Result<Arc<Projection>, ProjectionError> {
+    pub fn start(
+        db_path: &Path,
+        log: SharedLog,
+        handoff: Arc<Handoff>,
+    ) -> Result<Arc<Projection>, ProjectionError> {
         let mut db = schema::open(db_path)?;
-        let mut applier = Applier::new(db.try_clone()?)?;
+        let mut applier = Applier::new(db.try_clone()?, handoff.clone())?;
         if applier.checkpoint() > log.head() {
             // The log lost its tail (a torn write truncated on open, or an older copy was
             // restored): the projection shows events that no longer exist. Rebuild it.
@@ -77,7 +83,7 @@ impl Projection {
             drop(db);
             schema::remove(db_path)?;
             db = schema::open(db_path)?;
-            applier = Applier::new(db.try_clone()?)?;
+            applier = Applier::new(db.try_clone()?, handoff)?;
         }
         let (applied_tx, applied) = watch::channel(applier.checkpoint());
         let (stop, mut stop_rx) = watch::channel(false);
@@ -189,7 +195,7 @@ impl Projection {
 pub async fn rebuild(db_path: &Path, log: SharedLog) -> Result<Position, ProjectionError> {
     schema::remove(db_path)?;
     let db = schema::open(db_path)?;
-    let mut applier = Applier::new(db)?;
+    let mut applier = Applier::new(db, Arc::default())?;
     loop {
         let batch = log.read_all(applier.checkpoint(), BATCH).await?;
         if batch.is_empty() {

@@ -235,6 +235,8 @@ pub const TABLES: &[&str] = &[
     "run_inputs",
     "artifacts",
     "devices",
+    "telemetry_labels",
+    "telemetry_rows",
     "telemetry",
     "models",
     "datasets",

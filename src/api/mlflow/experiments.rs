@@ -39,7 +39,7 @@ pub async fn create(
         tenant: p.tenant().to_string(),
     };
     let outcome = st.ledger.execute(cmd, &p.caller).await?;
-    let id = match outcome.events.first() {
+    let id = match outcome.events.first().map(|e| &**e) {
         Some(crate::events::Event::ExperimentCreated { experiment_id, .. }) => *experiment_id,
         _ => return Err(MlflowError::invalid("experiment was not created")),
     };

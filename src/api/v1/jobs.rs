@@ -402,7 +402,7 @@ pub async fn register_version(
             &p.caller,
         )
         .await?;
-    let version = out.events.iter().find_map(|e| match e {
+    let version = out.events.iter().find_map(|e| match &**e {
         crate::events::Event::ModelVersionRegistered { version, .. } => Some(*version as i64),
         _ => None,
     });
