@@ -24,17 +24,19 @@ GROUP BY kind
 ORDER BY events DESC, kind;
 
 -- section: fields
-SELECT substr(field, 3)            AS field,
-       count(value)                AS count,
-       avg(value)                  AS mean,
-       min(value)                  AS min,
-       max(value)                  AS max,
-       reservoir_quantile(value, 0.5, 32768)   AS p50,
-       reservoir_quantile(value, 0.95, 32768)  AS p95,
-       reservoir_quantile(value, 0.99, 32768)  AS p99
-FROM (
-    UNPIVOT (SELECT COLUMNS('^n_') FROM telemetry_in($tenant, $from, $to, $device, $model_name, $model_version, $kind))
-    ON COLUMNS(*) INTO NAME field VALUE value
+-- One pass computes every numeric column's aggregates side by side (a struct per field), and
+-- only that single row is turned into one row per field: unpivoting the events first made the
+-- scan six times longer. Fields with no value in the selection are left out.
+WITH per_field AS (
+    SELECT struct_pack(count := count(COLUMNS('^n_(.*)$')),
+                       mean  := avg(COLUMNS('^n_(.*)$')),
+                       min   := min(COLUMNS('^n_(.*)$')),
+                       max   := max(COLUMNS('^n_(.*)$')),
+                       q     := reservoir_quantile(COLUMNS('^n_(.*)$'), [0.5, 0.95, 0.99], 32768)) AS '\1'
+    FROM telemetry_in($tenant, $from, $to, $device, $model_name, $model_version, $kind)
 )
-GROUP BY field
+SELECT field, s.count AS count, s.mean AS mean, s.min AS min, s.max AS max,
+       s.q[1] AS p50, s.q[2] AS p95, s.q[3] AS p99
+FROM (UNPIVOT per_field ON COLUMNS(*) INTO NAME field VALUE s)
+WHERE s.count > 0
 ORDER BY field;

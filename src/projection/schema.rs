@@ -6,7 +6,7 @@ use duckdb::Connection;
 
 use super::ProjectionError;
 
-const SCHEMA: &str = include_str!("../../analytics/schema.sql");
+pub(super) const SCHEMA: &str = include_str!("../../analytics/schema.sql");
 const SETTINGS: &str = "SET memory_limit = '512MB'; SET checkpoint_threshold = '64MB';";
 
 /// Open or create the DuckDB file with the current schema. A file made with another version

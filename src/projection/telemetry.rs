@@ -15,14 +15,13 @@ use duckdb::arrow::datatypes::{DataType, Field, Schema};
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::{params, Connection};
 
+use super::schema::SCHEMA;
 use super::ProjectionError;
 use crate::events::{FieldValue, Severity, TelemetryRecord};
 use crate::log::Position;
 
 /// Columns every row of `telemetry_rows` has, in table order, before the field columns.
 const FIXED: usize = 5;
-
-const SCHEMA: &str = include_str!("../../analytics/schema.sql");
 
 /// The `telemetry` view's DDL from schema.sql. A view keeps the columns it was created
 /// with, so it is re-created whenever a field column is added.
