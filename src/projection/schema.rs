@@ -7,7 +7,7 @@ use duckdb::Connection;
 use super::ProjectionError;
 
 pub(super) const SCHEMA: &str = include_str!("../../analytics/schema.sql");
-const SETTINGS: &str = "SET memory_limit = '512MB'; SET checkpoint_threshold = '64MB';";
+const SETTINGS: &str = "SET memory_limit = '512MB'; SET checkpoint_threshold = '256MB';";
 
 /// Open or create the DuckDB file with the current schema. A file made with another version
 /// of the DDL is dropped and rebuilt from the log (the projector starts from position 0):
@@ -52,8 +52,9 @@ fn open_with_schema(path: &Path) -> Result<Connection, ProjectionError> {
     }
     let conn = Connection::open(path)?;
     // Bound DuckDB's buffer pool (its default is 80 % of RAM; 64 MB made concurrent searches
-    // fail with out-of-memory errors) and checkpoint less often, since each checkpoint
-    // recompresses tables.
+    // fail with out-of-memory errors). The running server checkpoints from a thread of its own
+    // (see `spawn_checkpointer`); the WAL threshold, which checkpoints inside a commit, is only
+    // a backstop.
     conn.execute_batch(SETTINGS)?;
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
