@@ -14,7 +14,10 @@ use tokio::sync::Mutex;
 use crate::domain::{self, Caller, Command, DomainError, State};
 use crate::events::{self, decode, Event};
 use crate::log::{AppendResult, ExpectedVersion, LogError, Position, SharedLog};
-use crate::projection::Handoff;
+
+mod handoff;
+
+pub use handoff::Handoff;
 
 const LOCK_STRIPES: usize = 1024;
 const REPLAY_CHUNK: usize = 10_000;

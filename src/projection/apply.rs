@@ -9,11 +9,11 @@ use duckdb::arrow::datatypes::{DataType, Field, Schema};
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::{params, Connection};
 
-use super::handoff::Handoff;
 use super::runs::RunChanges;
 use super::telemetry::{TelemetryRows, TelemetryTables};
 use super::ProjectionError;
 use crate::events::{decode, Event, MetricPoint};
+use crate::ledger::Handoff;
 use crate::log::{Position, RecordedEvent};
 
 /// Latest value of one metric series, ordered as MLflow does: step, then timestamp, then value

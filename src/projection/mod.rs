@@ -3,7 +3,6 @@
 //! an event twice or skips one. Readers wait on [`Projection::wait_for`] for read-your-writes.
 
 mod apply;
-mod handoff;
 mod jobs;
 mod runs;
 pub mod schema;
@@ -19,7 +18,8 @@ use tokio::sync::watch;
 use crate::log::{Position, SharedLog};
 
 pub use apply::Applier;
-pub use handoff::Handoff;
+
+use crate::ledger::Handoff;
 
 /// Events applied per DuckDB transaction at most.
 const BATCH: usize = 20_000;

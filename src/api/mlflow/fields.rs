@@ -171,6 +171,14 @@ impl Fields {
             .collect()
     }
 
+    /// One `key`/`value` pair of a param or tag call; a missing value is empty.
+    pub fn key_value(&self) -> Result<KeyValue, MlflowError> {
+        Ok(KeyValue {
+            key: self.str("key")?,
+            value: self.opt_str("value")?.unwrap_or_default(),
+        })
+    }
+
     /// `run_id`, or the deprecated `run_uuid` that older clients send.
     pub fn run_id(&self) -> Result<String, MlflowError> {
         match self.opt_str("run_id")?.filter(|s| !s.is_empty()) {

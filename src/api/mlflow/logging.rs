@@ -8,7 +8,7 @@ use crate::api::error::MlflowError;
 use crate::api::AppState;
 use crate::auth::Principal;
 use crate::domain::Command;
-use crate::events::{Dataset, DatasetInput, KeyValue, MetricPoint};
+use crate::events::{Dataset, DatasetInput, MetricPoint};
 use crate::query::metrics;
 use crate::query::search::decode_page_token;
 
@@ -73,10 +73,7 @@ pub async fn log_param(
         Ok(Command::LogBatch {
             run_id: f.run_id()?,
             metrics: vec![],
-            params: vec![KeyValue {
-                key: f.str("key")?,
-                value: f.opt_str("value")?.unwrap_or_default(),
-            }],
+            params: vec![f.key_value()?],
             tags: vec![],
         })
     })
@@ -105,10 +102,7 @@ pub async fn set_tag(
             run_id: f.run_id()?,
             metrics: vec![],
             params: vec![],
-            tags: vec![KeyValue {
-                key: f.str("key")?,
-                value: f.opt_str("value")?.unwrap_or_default(),
-            }],
+            tags: vec![f.key_value()?],
         })
     })
     .await
@@ -169,12 +163,7 @@ pub async fn log_batch(
             params: f
                 .objects("params")?
                 .iter()
-                .map(|p| {
-                    Ok(KeyValue {
-                        key: p.str("key")?,
-                        value: p.opt_str("value")?.unwrap_or_default(),
-                    })
-                })
+                .map(Fields::key_value)
                 .collect::<Result<_, MlflowError>>()?,
             tags: f.key_values("tags")?,
         })
