@@ -1,21 +1,22 @@
 -- dashboard: the statistics sections, plus per-hour summaries, the busiest devices, recent
 -- critical events and ingest status. The server adds projection lag (it is not in DuckDB).
+-- Hours and devices are read from the hourly rollups, like the statistics.
 
 -- include: statistics
 
 -- section: hourly
-SELECT (ts_ms // 3600000) * 3600000                   AS bucket_start_ms,
-       count(*)                                       AS events,
-       count(*) FILTER (WHERE severity = 'critical')  AS critical,
-       avg(b_is_drowsy::INTEGER)                      AS drowsy_rate
-FROM telemetry_in($tenant, $from, $to, $device, $model_name, $model_version, $kind)
-GROUP BY ALL
+SELECT hour_ms                                                        AS bucket_start_ms,
+       sum(events)::BIGINT                                            AS events,
+       coalesce(sum(events) FILTER (WHERE severity = 'critical'), 0)::BIGINT AS critical,
+       sum(drowsy_true) / nullif(sum(drowsy_known), 0)                AS drowsy_rate
+FROM telemetry_hours_in($tenant, $from, $to, $device, $model_name, $model_version, $kind)
+GROUP BY hour_ms
 ORDER BY bucket_start_ms;
 
 -- section: top_devices
-SELECT device_id, count(*) AS events,
-       count(*) FILTER (WHERE severity = 'critical') AS critical
-FROM telemetry_in($tenant, $from, $to, $device, $model_name, $model_version, $kind)
+SELECT device_id, sum(events)::BIGINT AS events,
+       coalesce(sum(events) FILTER (WHERE severity = 'critical'), 0)::BIGINT AS critical
+FROM telemetry_hours_in($tenant, $from, $to, $device, $model_name, $model_version, $kind)
 GROUP BY device_id
 ORDER BY events DESC, device_id
 LIMIT 10;

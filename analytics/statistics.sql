@@ -2,41 +2,45 @@
 -- numeric field. Parameters: $from, $to (device time, epoch ms), $device, $model_name,
 -- $model_version, $kind (NULL = all).
 --
--- Counts, means, minima and maxima are exact. Percentiles are exact (the lower of the two
--- nearest ranks) up to 32,768 values per field and estimated from a uniform sample of 32,768
--- values beyond that: exact quantiles over millions of rows hold every value in memory.
+-- Read from the hourly rollups (see schema.sql) plus the rows of partial hours at the range's
+-- edges. Counts, means, minima and maxima are exact. A percentile is the value of rank
+-- floor(q * (n - 1)) to within 1 %: it is read from the merged histogram bins of the field,
+-- each bin's centre kept within the bin's own smallest and largest value.
 
 -- section: totals
-SELECT count(*)                                        AS events,
-       count(DISTINCT device_id)                       AS devices,
-       count(*) FILTER (WHERE severity = 'warning')    AS warnings,
-       count(*) FILTER (WHERE severity = 'critical')   AS critical,
+-- (Sums of counts are cast back to BIGINT: DuckDB sums BIGINTs as 128-bit integers.)
+SELECT coalesce(sum(events), 0)::BIGINT                                     AS events,
+       count(DISTINCT device_id)                                            AS devices,
+       coalesce(sum(events) FILTER (WHERE severity = 'warning'), 0)::BIGINT  AS warnings,
+       coalesce(sum(events) FILTER (WHERE severity = 'critical'), 0)::BIGINT AS critical,
        -- among the events that report is_drowsy
-       avg(b_is_drowsy::INTEGER)                       AS drowsy_rate,
-       min(ts_ms)                                      AS first_ts_ms,
-       max(ts_ms)                                      AS last_ts_ms
-FROM telemetry_in($tenant, $from, $to, $device, $model_name, $model_version, $kind);
+       sum(drowsy_true) / nullif(sum(drowsy_known), 0)                      AS drowsy_rate,
+       min(first_ts_ms)                                                     AS first_ts_ms,
+       max(last_ts_ms)                                                      AS last_ts_ms
+FROM telemetry_hours_in($tenant, $from, $to, $device, $model_name, $model_version, $kind);
 
 -- section: kinds
-SELECT kind, count(*) AS events
-FROM telemetry_in($tenant, $from, $to, $device, $model_name, $model_version, $kind)
+SELECT kind, sum(events)::BIGINT AS events
+FROM telemetry_hours_in($tenant, $from, $to, $device, $model_name, $model_version, $kind)
 GROUP BY kind
 ORDER BY events DESC, kind;
 
 -- section: fields
--- One pass computes every numeric column's aggregates side by side (a struct per field), and
--- only that single row is turned into one row per field: unpivoting the events first made the
--- scan six times longer. Fields with no value in the selection are left out.
-WITH per_field AS (
-    SELECT struct_pack(count := count(COLUMNS('^n_(.*)$')),
-                       mean  := avg(COLUMNS('^n_(.*)$')),
-                       min   := min(COLUMNS('^n_(.*)$')),
-                       max   := max(COLUMNS('^n_(.*)$')),
-                       q     := reservoir_quantile(COLUMNS('^n_(.*)$'), [0.5, 0.95, 0.99], 32768)) AS '\1'
-    FROM telemetry_in($tenant, $from, $to, $device, $model_name, $model_version, $kind)
+WITH bins AS (
+    SELECT field, bin, sum(count) AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max
+    FROM telemetry_bins_in($tenant, $from, $to, $device, $model_name, $model_version, $kind)
+    GROUP BY field, bin
+), ranked AS (
+    -- upto: how many values lie in this bin and the ones below it
+    SELECT *, least(greatest(sketch_value(bin), min), max) AS estimate,
+           sum(count) OVER (PARTITION BY field ORDER BY bin ROWS UNBOUNDED PRECEDING) AS upto,
+           sum(count) OVER (PARTITION BY field) AS n
+    FROM bins
 )
-SELECT field, s.count AS count, s.mean AS mean, s.min AS min, s.max AS max,
-       s.q[1] AS p50, s.q[2] AS p95, s.q[3] AS p99
-FROM (UNPIVOT per_field ON COLUMNS(*) INTO NAME field VALUE s)
-WHERE s.count > 0
+SELECT field, sum(count)::BIGINT AS count, sum(sum) / sum(count) AS mean, min(min) AS min, max(max) AS max,
+       arg_min(estimate, bin) FILTER (WHERE upto > floor(0.50 * (n - 1))) AS p50,
+       arg_min(estimate, bin) FILTER (WHERE upto > floor(0.95 * (n - 1))) AS p95,
+       arg_min(estimate, bin) FILTER (WHERE upto > floor(0.99 * (n - 1))) AS p99
+FROM ranked
+GROUP BY field
 ORDER BY field;

@@ -5,6 +5,7 @@
 //!
 //!   cargo bench --bench ingest -- [--events N] [--devices 8] [--batch 1000] [--json OUT]
 //!                                  [--data-dir NEW_DIR  (kept afterwards, e.g. for replay)]
+//!                                  [--bin OTHER_RUNLEDGER  (e.g. an older build, for A/B)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -20,6 +21,8 @@ struct Opts {
     batch: usize,
     json: Option<String>,
     data_dir: Option<String>,
+    /// Another server binary to measure (e.g. an older build, for A/B runs).
+    bin: Option<String>,
 }
 
 fn opts() -> Opts {
@@ -29,6 +32,7 @@ fn opts() -> Opts {
         batch: 1000,
         json: None,
         data_dir: None,
+        bin: None,
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -40,6 +44,7 @@ fn opts() -> Opts {
             "--batch" => o.batch = next().parse().expect("--batch N"),
             "--json" => o.json = Some(next()),
             "--data-dir" => o.data_dir = Some(next()),
+            "--bin" => o.bin = Some(next()),
             _ => {
                 i += 1;
                 continue;
@@ -123,7 +128,8 @@ fn main() {
         .data_dir
         .as_deref()
         .map_or(temp.path(), std::path::Path::new);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runledger"))
+    let bin = o.bin.as_deref().unwrap_or(env!("CARGO_BIN_EXE_runledger"));
+    let mut child = Command::new(bin)
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(dir)
         .env("RUST_LOG", "warn")

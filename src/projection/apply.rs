@@ -118,6 +118,10 @@ impl Applier {
         Ok(())
     }
 
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     pub fn checkpoint(&self) -> Position {
         self.checkpoint
     }

@@ -2,7 +2,7 @@
 //! appended columnar. The strings rows share (tenant, device, kind, model, severity) form a
 //! label, numbered once and referenced by id. Typed fields are columns named by type (`n_`,
 //! `b_`, `s_` + field name); a field seen for the first time adds its column, in the same
-//! transaction.
+//! transaction. The same transaction appends the rows' hourly rollups (`rollup.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use duckdb::arrow::datatypes::{DataType, Field, Schema};
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::{params, Connection};
 
+use super::rollup::Rollup;
 use super::schema::SCHEMA;
 use super::ProjectionError;
 use crate::events::{FieldValue, Severity, TelemetryRecord};
@@ -307,7 +308,7 @@ impl<'a> TelemetryRows<'a> {
             Arc::new(event_id.finish()),
             Arc::new(ts.finish()),
             Arc::new(received.finish()),
-            Arc::new(Int32Array::from(labels)),
+            Arc::new(Int32Array::from_iter_values(labels.iter().copied())),
         ];
         let mut schema_fields = vec![
             Field::new("position", DataType::Int64, false),
@@ -319,17 +320,61 @@ impl<'a> TelemetryRows<'a> {
             Field::new("received_ms", DataType::Int64, false),
             Field::new("label_id", DataType::Int32, false),
         ];
-        for ((name, kind), values) in tables.columns.iter().zip(per_column) {
-            columns.push(field_array(*kind, n, &values));
+        for ((name, kind), values) in tables.columns.iter().zip(&per_column) {
+            columns.push(field_array(*kind, n, values));
             schema_fields.push(Field::new(name, kind.arrow_type(), true));
         }
         let batch = RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns)
             .map_err(|e| ProjectionError::Arrow(e.to_string()))?;
-        let mut app = conn.appender("telemetry_rows")?;
-        app.append_record_batch(batch)?;
-        app.flush()?;
-        Ok(())
+        // The rollup is folded on a thread of its own while DuckDB appends the rows: the
+        // projector's thread is what limits the projection lag.
+        let columns = &tables.columns;
+        let rollup = std::thread::scope(|s| {
+            let fold = s.spawn(|| rollup(&self.requests, &labels, columns, &per_column));
+            let appended = conn
+                .appender("telemetry_rows")
+                .and_then(|mut app| app.append_record_batch(batch).and_then(|_| app.flush()));
+            let rollup = fold.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            appended.map(|_| rollup)
+        })?;
+        rollup.write(conn)
     }
+}
+
+/// The batch's rows folded into the hourly rollups.
+fn rollup(
+    requests: &[(Position, i64, &str, &str, &[TelemetryRecord])],
+    labels: &[i32],
+    columns: &[(String, Kind)],
+    per_column: &[Vec<(usize, &FieldValue)>],
+) -> Rollup {
+    let mut rollup = Rollup::default();
+    let mut ts = Vec::with_capacity(labels.len());
+    for e in requests.iter().flat_map(|r| r.4) {
+        rollup.event(labels[ts.len()], e.ts);
+        ts.push(e.ts);
+    }
+    for ((name, kind), cells) in columns.iter().zip(per_column) {
+        match (kind, name.as_str()) {
+            (Kind::Number, _) => {
+                let field = rollup.field(&name[2..]);
+                for (row, value) in cells {
+                    if let FieldValue::Number(v) = value {
+                        rollup.value(labels[*row], ts[*row], field, *v);
+                    }
+                }
+            }
+            (Kind::Bool, "b_is_drowsy") => {
+                for (row, value) in cells {
+                    if let FieldValue::Bool(d) = value {
+                        rollup.drowsy(labels[*row], ts[*row], *d);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    rollup
 }
 
 /// A nullable column of `n` rows with `values` at their rows.

@@ -410,4 +410,10 @@ fn sigkill_during_ingest_keeps_every_acknowledged_event_once() {
     }
     assert_eq!(f.total() as usize, sent);
     f.app.stop();
+
+    // The rows and rollups that survived the crash equal those rebuilt from the log.
+    let survived = dir.path().join("survived.duckdb");
+    std::fs::copy(dir.path().join("projection.duckdb"), &survived).unwrap();
+    rebuild(dir.path());
+    assert_same_projection(&survived, &dir.path().join("projection.duckdb"));
 }
