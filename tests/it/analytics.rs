@@ -22,6 +22,27 @@ fn close(a: &Value, b: f64) -> bool {
     (a.as_f64().unwrap() - b).abs() <= 1e-9 * b.abs().max(1.0)
 }
 
+/// The `latency_ms` values of the posted events `keep` selects, in order.
+fn sorted_latencies(all: &[(usize, Value)], keep: impl Fn(&Value) -> bool) -> Vec<f64> {
+    let mut lat: Vec<f64> = all
+        .iter()
+        .filter(|(_, e)| keep(e))
+        .filter_map(|(_, e)| e["latency_ms"].as_f64())
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    lat
+}
+
+/// One field's row of a `statistics` answer.
+fn field_of<'a>(stats: &'a Value, name: &str) -> &'a Value {
+    stats["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == name)
+        .unwrap()
+}
+
 #[test]
 fn analytics_match_values_computed_here() {
     let dir = tempfile::tempdir().unwrap();
@@ -107,17 +128,8 @@ fn analytics_match_values_computed_here() {
         .collect();
     assert_eq!(kinds["detection"], 240);
     assert_eq!(kinds["inference"], 120);
-    let mut lat: Vec<f64> = all
-        .iter()
-        .filter_map(|(_, e)| e["latency_ms"].as_f64())
-        .collect();
-    lat.sort_by(f64::total_cmp);
-    let field = s["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["field"] == "latency_ms")
-        .unwrap();
+    let lat = sorted_latencies(&all, |_| true);
+    let field = field_of(&s, "latency_ms");
     assert_eq!(field["count"], 120);
     assert!(close(
         &field["mean"],
@@ -156,18 +168,8 @@ fn analytics_match_values_computed_here() {
     let ts_in = |e: &Value| (lo..hi).contains(&e["ts"].as_i64().unwrap());
     let inside = all.iter().filter(|(_, e)| ts_in(e)).count();
     assert_eq!(window["totals"][0]["events"], inside as i64);
-    let mut lat: Vec<f64> = all
-        .iter()
-        .filter(|(_, e)| ts_in(e))
-        .filter_map(|(_, e)| e["latency_ms"].as_f64())
-        .collect();
-    lat.sort_by(f64::total_cmp);
-    let field = window["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["field"] == "latency_ms")
-        .unwrap();
+    let lat = sorted_latencies(&all, ts_in);
+    let field = field_of(&window, "latency_ms");
     assert_eq!(field["count"], lat.len() as i64);
     assert!(close(
         &field["mean"],
