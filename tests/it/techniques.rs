@@ -157,7 +157,7 @@ fn squeezenet_case(t: Technique, out: &str, min_agree: f64) -> Result<(f64, Onnx
 }
 
 #[test]
-#[ignore = "target not met: 96 % agreement in tract (ONNX Runtime: 100 %), and tract runs per-channel QLinearConv ~4x slower than fp32"]
+#[ignore = "target not met: 96 % agreement in tract (ONNX Runtime: 100 % on the same file, equal SQNR 23 dB), and tract runs per-channel QLinearConv ~4x slower than fp32"]
 fn squeezenet_int8_static() -> Result<()> {
     let (_, base, q) = squeezenet_case(
         Technique::Int8Static {
@@ -178,7 +178,6 @@ fn squeezenet_int8_static() -> Result<()> {
 }
 
 #[test]
-#[ignore = "target not met: 80 % agreement (target 90 %)"]
 fn squeezenet_int4_weight() -> Result<()> {
     let (_, base, q) = squeezenet_case(
         Technique::Int4Weight { block: 32 },
@@ -193,7 +192,6 @@ fn squeezenet_int4_weight() -> Result<()> {
 }
 
 #[test]
-#[ignore = "target not met: 62 % agreement (target 80 %)"]
 fn squeezenet_prune_unstructured_50() -> Result<()> {
     squeezenet_case(
         Technique::PruneUnstructured { sparsity: 0.5 },
@@ -203,25 +201,28 @@ fn squeezenet_prune_unstructured_50() -> Result<()> {
     Ok(())
 }
 
+/// 30 % of the channels go; the work really shrinks. (The wall-clock speed-up is a benchmark
+/// figure, `benches/techniques.py`: a timed assertion here failed whenever the machine was busy.)
 #[test]
-#[ignore = "target not met: 52 % agreement (target 70 %); speed-up 1.7x is met"]
 fn squeezenet_prune_structured_30() -> Result<()> {
     let (_, base, p) = squeezenet_case(
         Technique::PruneStructured { fraction: 0.3 },
         "squeezenet.prune-structured.onnx",
         70.0,
     )?;
-    let x = photos(0..1)?;
-    let sample = x.inputs.index_axis(ndarray::Axis(0), 0);
-    let (tb, tp) = (
-        latency_ms(&base, sample.view(), 15)?,
-        latency_ms(&p, sample.view(), 15)?,
-    );
+    let macs = |m: &OnnxModel| -> Result<u64> {
+        Ok(runledger::optimize::graph::summarize_proto(&m.proto, None)?.total_macs)
+    };
+    let (mb, mp) = (macs(&base)?, macs(&p)?);
     println!(
-        "squeezenet fp32 {tb:.1} ms, pruned {tp:.1} ms ({:.2}x)",
-        tb / tp
+        "squeezenet prune-structured: MACs cut {:.2}x",
+        mb as f64 / mp as f64
     );
-    assert!(tb / tp >= 1.3, "speed-up only {:.2}x", tb / tp);
+    assert!(
+        mb as f64 / mp as f64 >= 1.3,
+        "structured pruning only cut MACs {:.2}x",
+        mb as f64 / mp as f64
+    );
     Ok(())
 }
 
@@ -259,8 +260,8 @@ fn cancel_stops_promptly() -> Result<()> {
     Ok(())
 }
 
-/// Regression floors for squeezenet at what the techniques reach today (the targets are the
-/// ignored tests above); one pass over every technique, also writing the models for ORT.
+/// Regression floor for squeezenet int8-static at what it reaches today in tract (the target
+/// is the ignored test above), and the hybrid on top of structured pruning.
 #[test]
 fn squeezenet_regression_floors() -> Result<()> {
     squeezenet_case(
@@ -271,37 +272,11 @@ fn squeezenet_regression_floors() -> Result<()> {
         94.0,
     )?;
     squeezenet_case(
-        Technique::Int4Weight { block: 32 },
-        "squeezenet.int4-weight.onnx",
-        72.0,
-    )?;
-    squeezenet_case(
-        Technique::PruneUnstructured { sparsity: 0.5 },
-        "squeezenet.prune-unstructured.onnx",
-        56.0,
-    )?;
-    let (_, base, p) = squeezenet_case(
-        Technique::PruneStructured { fraction: 0.3 },
-        "squeezenet.prune-structured.onnx",
-        44.0,
-    )?;
-    // The work really shrinks. (Its wall-clock speed-up, 1.7x, is a benchmark figure: a timed
-    // assertion here failed whenever the machine was busy.)
-    let macs = |m: &OnnxModel| -> Result<u64> {
-        Ok(runledger::optimize::graph::summarize_proto(&m.proto, None)?.total_macs)
-    };
-    let (mb, mp) = (macs(&base)?, macs(&p)?);
-    assert!(
-        mb as f64 / mp as f64 >= 1.3,
-        "structured pruning only cut MACs {:.2}x",
-        mb as f64 / mp as f64
-    );
-    squeezenet_case(
         Technique::Hybrid {
             prune: Box::new(Technique::PruneStructured { fraction: 0.3 }),
         },
         "squeezenet.hybrid.onnx",
-        30.0,
+        60.0,
     )?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use ndarray::Axis;
 use tract_onnx::pb::ModelProto;
 
 use super::capture::{sample_shape, Tap};
-use super::layers::{input_rows, Hessian, Layer};
+use super::layers::{input_rows, positions, Hessian, Layer};
 use super::Reporter;
 use crate::optimize::data::Dataset;
 use crate::optimize::error::Result;
@@ -42,6 +42,7 @@ pub fn collect(
             };
             let rows = input_rows(l, &outs[pos], ROWS_PER_SAMPLE)?;
             h.add(&rows);
+            h.positions = positions(l, outs[pos].shape());
         }
     }
     Ok(hs)

@@ -205,8 +205,7 @@ pub fn im2col(x: ndarray::ArrayView3<f32>, g: &ConvGeom, max_rows: usize) -> Arr
     let [kh, kw] = g.kernel;
     let [sh, sw] = g.strides;
     let [dh, dw] = g.dilations;
-    let oh = (h + p[0] + p[2]).saturating_sub((kh - 1) * dh + 1) / sh + 1;
-    let ow = (w + p[1] + p[3]).saturating_sub((kw - 1) * dw + 1) / sw + 1;
+    let (oh, ow) = out_size(g, h, w);
     let total = oh * ow;
     let step = total.div_ceil(max_rows.max(1)).max(1);
     let n = total.div_ceil(step);
@@ -230,6 +229,29 @@ pub fn im2col(x: ndarray::ArrayView3<f32>, g: &ConvGeom, max_rows: usize) -> Arr
         }
     }
     out
+}
+
+/// Output height and width of a Conv on an h × w input.
+fn out_size(g: &ConvGeom, h: usize, w: usize) -> (usize, usize) {
+    let p = resolve_pads(g, h, w);
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.strides;
+    let [dh, dw] = g.dilations;
+    let oh = (h + p[0] + p[2]).saturating_sub((kh - 1) * dh + 1) / sh + 1;
+    let ow = (w + p[1] + p[3]).saturating_sub((kw - 1) * dw + 1) / sw + 1;
+    (oh, ow)
+}
+
+/// Rows of X per sample before sampling (output positions of a Conv, tokens of a MatMul):
+/// the layer's MACs per sample are rows × cols × this.
+pub fn positions(layer: &Layer, x_shape: &[usize]) -> usize {
+    match (&layer.geom, x_shape) {
+        (Some(g), [_, _, h, w]) => {
+            let (oh, ow) = out_size(g, *h, *w);
+            oh * ow
+        }
+        _ => x_shape.iter().product::<usize>() / layer.cols().max(1),
+    }
 }
 
 /// Rows of the layer's input matrix X (one row per output position / token) for one sample.
@@ -274,6 +296,8 @@ pub struct Hessian {
     pub h: Array2<f64>,
     pub mean: ndarray::Array1<f64>,
     pub n: usize,
+    /// Output positions per sample (see [`positions`]); set by `hessian::collect`.
+    pub positions: usize,
 }
 
 impl Hessian {
@@ -282,6 +306,7 @@ impl Hessian {
             h: Array2::zeros((k, k)),
             mean: ndarray::Array1::zeros(k),
             n: 0,
+            positions: 0,
         }
     }
 

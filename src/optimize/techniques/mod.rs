@@ -4,6 +4,7 @@
 
 pub mod calibrate;
 pub mod capture;
+pub mod channels;
 pub mod fp16;
 pub mod hessian;
 pub mod int4;

@@ -2,8 +2,11 @@
 //! blocks of columns by the OBS saliency w² / [H⁻¹]ⱼⱼ² and each removal's error is compensated
 //! on the remaining columns through the upper Cholesky factor of H⁻¹. The per-layer sparsity
 //! follows a global magnitude threshold (so layers with many small weights give more), capped
-//! so no layer is emptied. Layers are processed in graph order and each layer's statistics are
-//! taken from the model already pruned upstream, so later layers also absorb earlier errors.
+//! so no layer is emptied. (Choosing each layer's share by its own relative output error measured
+//! worse on squeezenet, 78 % vs 84 % agreement: it over-prunes the classifier.) Layers are
+//! processed in graph order on the inputs the model pruned upstream really produces, with the
+//! float model's outputs as the target (`sequential::error_corrected`) and a bias correction of
+//! the mean, so later layers also absorb earlier errors.
 //! Zeros are stored densely: tract cannot load sparse initializers, the gzip size shows the gain.
 
 use ndarray::Array2;
@@ -112,13 +115,19 @@ pub fn sparsegpt(
         &float,
         &found,
         data,
-        false,
+        true,
         "sparsegpt",
         rep,
         |m, li, st| {
             let layer = &found[li];
-            let w = &weights[li];
-            let pruned = sparsegpt_layer(w, &st.hat.h, targets[li])?;
+            let w = sequential::error_corrected(&weights[li], st, PERCDAMP)?;
+            let pruned = sparsegpt_layer(&w, &st.hat.h, targets[li])?;
+            // Pruning shifts the mean output too; the bias takes it back.
+            let (_, hat_mean) = st.hat.normalized();
+            let b = sequential::layer_bias(m, layer)?;
+            let b =
+                sequential::corrected_bias(&b, &weights[li], &pruned, &st.float_mean, &hat_mean);
+            sequential::set_layer_bias(m, layer, &b)?;
             sequential::set_layer_weight(m, layer, &pruned)
         },
     )?;

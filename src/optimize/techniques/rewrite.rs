@@ -83,13 +83,19 @@ pub fn resolve_shape(input: &[usize], spec: &[i64]) -> Option<Vec<usize>> {
 }
 
 fn remove_dropout(g: &mut GraphProto) {
+    let outputs: Vec<String> = g.output.iter().map(|o| o.name.clone()).collect();
+    // A mask output that nothing reads (old exports name it anyway) does not keep a Dropout.
+    let read = |t: &str| {
+        outputs.iter().any(|o| o == t) || g.node.iter().any(|n| n.input.iter().any(|i| i == t))
+    };
     let drops: Vec<(String, String)> = g
         .node
         .iter()
-        .filter(|n| n.op_type == "Dropout" && (n.output.len() < 2 || n.output[1].is_empty()))
+        .filter(|n| {
+            n.op_type == "Dropout" && n.output.get(1).is_none_or(|m| m.is_empty() || !read(m))
+        })
         .map(|n| (n.input[0].clone(), n.output[0].clone()))
         .collect();
-    let outputs: Vec<String> = g.output.iter().map(|o| o.name.clone()).collect();
     for (x, y) in drops {
         if outputs.contains(&y) {
             continue;
@@ -159,5 +165,36 @@ fn fold_conv_bias_add(g: &mut GraphProto) -> Result<()> {
         conv.input.push(bname);
         conv.output[0] = add_out;
         g.node.remove(ai);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optimize::techniques::proto::node;
+
+    fn graph(mask_reader: bool) -> GraphProto {
+        let mut g = GraphProto {
+            node: vec![
+                node("Dropout", "d", &["x"], &["y", "mask"]),
+                node("Relu", "r", &["y"], &["z"]),
+            ],
+            ..Default::default()
+        };
+        if mask_reader {
+            g.node.push(node("Identity", "m", &["mask"], &["m2"]));
+        }
+        g
+    }
+
+    #[test]
+    fn dropout_goes_unless_its_mask_is_read() {
+        let mut g = graph(false);
+        remove_dropout(&mut g);
+        assert_eq!(g.node.len(), 1);
+        assert_eq!(g.node[0].input, vec!["x".to_string()]);
+        let mut g = graph(true);
+        remove_dropout(&mut g);
+        assert!(g.node.iter().any(|n| n.op_type == "Dropout"));
     }
 }

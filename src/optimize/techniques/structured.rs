@@ -1,8 +1,8 @@
 //! prune-structured: whole output channels of Convs are removed, together with the matching
 //! input channels of every Conv that reads them (through Relu/MaxPool/Identity and Concat,
 //! where a branch's channels sit at an offset), so tensors and MACs really shrink.
-//! Saliency is activation-aware: channel c scores Σ‖W_consumer[:, c, ·]‖²·E[x_c²] over its
-//! consumers. Each consumer is then refitted by least squares on calibration activations
+//! The channels to remove are chosen by group Optimal Brain Surgeon over their consumers
+//! (`channels`). Each consumer is then refitted by least squares on calibration activations
 //! (with its bias as an extra column): W' = W·H[:, S]·H[S, S]⁻¹ over the kept inputs S.
 //! Convs whose outputs reach anything else (the classifier, graph outputs, Flatten) are kept.
 
@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use ndarray::{Array1, Array2};
 use tract_onnx::pb::ModelProto;
 
+use super::channels::{self, Consumer, Producer};
 use super::int4::current_weight;
 use super::layers::{self, Hessian, Kind, Layer};
 use super::proto::{self, GraphIndex};
@@ -19,10 +20,18 @@ use crate::optimize::data::Dataset;
 use crate::optimize::error::{OptimizeError, Result};
 
 /// Ops that keep the channel axis as is (pure per-channel or spatial).
+/// Dampening of the consumers' Hessians (share of the mean diagonal), as in GPTQ.
+const PERCDAMP: f64 = 0.01;
+
+/// No Conv loses more than this share of its output channels.
+const MAX_SHARE: f32 = 0.8;
+
 const CHANNEL_PRESERVING: &[&str] = &[
     "Relu",
     "LeakyRelu",
     "Identity",
+    // Inference-time identity.
+    "Dropout",
     "MaxPool",
     "AveragePool",
     "Clip",
@@ -200,60 +209,57 @@ pub fn prune(
     let cons_layers: Vec<Layer> = consumers.iter().map(|&i| found[i].clone()).collect();
     let outer = rep.span();
     rep.set_phase(outer, 0.0, 0.3);
-    let hs: Vec<Hessian> = hessian::collect(
-        &model,
-        &cons_layers,
-        data,
-        "prune-structured: saliency",
-        rep,
-    )?;
-    let stats: HashMap<usize, Array2<f64>> = consumers
-        .iter()
-        .copied()
-        .zip(hs.iter().map(|h| h.normalized().0))
-        .collect();
+    // Every layer's statistics: consumers' for the choice, producers' for the MACs saved.
+    let hs: Vec<Hessian> =
+        hessian::collect(&model, &found, data, "prune-structured: statistics", rep)?;
     let mut weights: HashMap<usize, Array2<f32>> = HashMap::new();
     for (i, l) in found.iter().enumerate() {
         weights.insert(i, current_weight(&model, l)?);
     }
-    // Saliency of each producer channel over all its consumers.
-    let mut plan = Plan {
-        keep_out: HashMap::new(),
+    let kk = |li: usize| {
+        found[li]
+            .geom
+            .as_ref()
+            .map(|g| g.kernel[0] * g.kernel[1])
+            .unwrap_or(1)
+    };
+    let mut state: Vec<Consumer> = consumers
+        .iter()
+        .map(|&ci| Consumer::new(&weights[&ci], &hs[ci].h, kk(ci), PERCDAMP))
+        .collect::<Result<_>>()?;
+    let mut producers: Vec<usize> = prunable.into_iter().collect();
+    producers.sort_unstable();
+    let channel_users: Vec<Producer> = producers
+        .iter()
+        .map(|&p| {
+            let users: Vec<(usize, usize)> = consumers
+                .iter()
+                .enumerate()
+                .filter_map(|(k, ci)| offset_of(&consumer_segments[ci], p).map(|off| (k, off)))
+                .collect();
+            // One channel's MACs: its row in the producer, its columns in each consumer.
+            let macs = found[p].cols() * hs[p].positions
+                + users
+                    .iter()
+                    .map(|&(k, _)| {
+                        let ci = consumers[k];
+                        found[ci].rows() * kk(ci) * hs[ci].positions
+                    })
+                    .sum::<usize>();
+            Producer {
+                channels: found[p].rows(),
+                consumers: users,
+                macs: macs as f64,
+            }
+        })
+        .collect();
+    let all: usize = channel_users.iter().map(|p| p.channels).sum();
+    let total = (all as f32 * fraction).round() as usize;
+    let keep = channels::select(&channel_users, &mut state, total, MAX_SHARE);
+    let plan = Plan {
+        keep_out: producers.into_iter().zip(keep).collect(),
         consumer_segments,
     };
-    for &p in &prunable {
-        let c_out = found[p].rows();
-        let mut score = vec![0f64; c_out];
-        for (&ci, segs) in &plan.consumer_segments {
-            let Some(off) = offset_of(segs, p) else {
-                continue;
-            };
-            let kk = found[ci]
-                .geom
-                .as_ref()
-                .map(|g| g.kernel[0] * g.kernel[1])
-                .unwrap_or(1);
-            let h = &stats[&ci];
-            let w = &weights[&ci];
-            for (c, sc) in score.iter_mut().enumerate() {
-                for j in 0..kk {
-                    let col = (off + c) * kk + j;
-                    let wn: f64 = w
-                        .column(col)
-                        .iter()
-                        .map(|v| (*v as f64) * (*v as f64))
-                        .sum();
-                    *sc += wn * h[[col, col]];
-                }
-            }
-        }
-        let remove = ((c_out as f32 * fraction).round() as usize).min(c_out - 1);
-        let mut order: Vec<usize> = (0..c_out).collect();
-        order.sort_by(|a, b| score[*b].total_cmp(&score[*a]));
-        let mut keep: Vec<usize> = order[..c_out - remove].to_vec();
-        keep.sort_unstable();
-        plan.keep_out.insert(p, keep);
-    }
     let float = model.clone();
     // Removed channels are first zeroed (weights and bias), so shapes stay valid while the
     // consumers are refitted in graph order on the inputs the pruned model really produces.
