@@ -83,7 +83,7 @@ pub struct OptimizeArgs {
     /// int4 block size: 32, 64 or 128; default 32.
     #[arg(long)]
     block: Option<usize>,
-    /// Calibration inputs (.npy).
+    /// Calibration inputs (.npy, or a folder of PNG/JPEG images).
     #[arg(long)]
     calibration: PathBuf,
     /// Preprocessing spec (JSON).
@@ -103,10 +103,10 @@ pub struct EvaluateArgs {
     /// The original model, for top-1 agreement and output SQNR.
     #[arg(long)]
     baseline: Option<PathBuf>,
-    /// Inputs (.npy, uint8 or float32).
+    /// Inputs (.npy, uint8 or float32, or a folder of PNG/JPEG images).
     #[arg(long)]
     data: PathBuf,
-    /// Labels (.npy), for top-1 accuracy.
+    /// Labels, for top-1 accuracy: .npy, or with an image folder a CSV of filename,label rows.
     #[arg(long)]
     labels: Option<PathBuf>,
     /// Preprocessing spec (JSON: layout, channel_order, scale, mean, std).

@@ -1,5 +1,5 @@
-//! Evaluation / calibration data: `.npy` inputs and labels, turned into the model's input layout by
-//! a small preprocessing spec.
+//! Evaluation / calibration data: `.npy` inputs and labels (or a folder of images with a labels
+//! CSV), turned into the model's input layout by a small preprocessing spec.
 
 use std::ops::Range;
 use std::path::Path;
@@ -8,6 +8,7 @@ use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice};
 use serde::{Deserialize, Serialize};
 
 use super::error::{OptimizeError, Result};
+use super::images;
 pub use super::npy::{read_npy_f32, read_npy_labels, read_npy_shape};
 
 /// Memory layout of a 4-D image array.
@@ -119,7 +120,8 @@ impl Dataset {
     }
 }
 
-/// Reads `inputs` (u8 / f32 / f64 `.npy`) and optional `labels`, and preprocesses the inputs into
+/// Reads `inputs` (u8 / f32 / f64 `.npy`, or a folder of images, see [`super::images`]) and
+/// optional `labels` (`.npy`, or a CSV with an image folder), and preprocesses the inputs into
 /// `model_input`'s layout. `model_input` is the model's full input shape; its batch axis is ignored.
 pub fn load_dataset(
     inputs: &Path,
@@ -127,6 +129,31 @@ pub fn load_dataset(
     pre: &Preprocess,
     model_input: &[usize],
 ) -> Result<Dataset> {
+    if inputs.is_dir() {
+        let csv = labels.filter(|l| images::is_csv(l));
+        let (raw, csv_labels) = images::read_folder(inputs, csv, model_input)?;
+        // Decoded images are NHWC whatever the spec says of data files.
+        let pre = Preprocess {
+            layout: Some(Layout::Nhwc),
+            ..pre.clone()
+        };
+        let x = prepare(raw, &pre, model_input)?;
+        let labels = match (csv_labels, labels) {
+            (Some(l), _) => Some(l),
+            (None, Some(npy)) => Some(read_npy_labels(npy)?),
+            (None, None) => None,
+        };
+        return Dataset::new(x, labels);
+    }
+    if let Some(csv) = labels.filter(|l| images::is_csv(l)) {
+        return Err(OptimizeError::invalid_argument(
+            "labels",
+            format!(
+                "{}: a labels CSV goes with a folder of images",
+                csv.display()
+            ),
+        ));
+    }
     let raw = read_npy_f32(inputs)?;
     check_finite(&raw)
         .map_err(|e| OptimizeError::InvalidData(format!("{}: {e}", inputs.display())))?;

@@ -15,6 +15,7 @@ pub mod estimate;
 pub mod evaluate;
 pub mod external;
 pub mod graph;
+pub mod images;
 pub mod linalg;
 pub mod liveness;
 pub mod model;

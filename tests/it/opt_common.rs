@@ -27,7 +27,7 @@ pub fn model_path(name: &str) -> PathBuf {
     data_dir().join("models").join(name)
 }
 
-fn read_npy_u8(path: &Path) -> Result<(Vec<u64>, Vec<u8>)> {
+pub fn read_npy_u8(path: &Path) -> Result<(Vec<u64>, Vec<u8>)> {
     let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
     let npy = npyz::NpyFile::new(&bytes[..])?;
     let shape = npy.shape().to_vec();

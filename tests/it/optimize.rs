@@ -296,3 +296,62 @@ fn bad_data_is_reported() {
     assert!(matches!(e, OptimizeError::InvalidData(_)), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A folder of PNGs with a labels CSV loads exactly as the `.npy` holding the same pixels: MNIST
+/// (grayscale into a one-channel input) and squeezenet's photos (RGB, the spec's BGR and mean).
+#[test]
+fn image_folder_with_labels_csv_matches_npy() {
+    use crate::opt_common::{mnist, photos};
+    let dir = temp_dir("images");
+    let m8 = model("mnist-8.onnx");
+    let want = mnist(
+        "mnist_eval_images_u8.npy",
+        "mnist_eval_labels_u8.npy",
+        0..300,
+    )
+    .unwrap();
+    let mut csv = String::from("filename,label\n");
+    for (i, img) in want.inputs.outer_iter().enumerate() {
+        let px: Vec<u8> = img.iter().map(|v| (v * 255.0).round() as u8).collect();
+        let name = format!("digit{i:03}.png");
+        image::GrayImage::from_raw(28, 28, px)
+            .unwrap()
+            .save(dir.join(&name))
+            .unwrap();
+        csv.push_str(&format!("{name},{}\n", want.labels.as_ref().unwrap()[i]));
+    }
+    std::fs::write(dir.join("labels.csv"), csv).unwrap();
+    let got = load_dataset(
+        &dir,
+        Some(&dir.join("labels.csv")),
+        &mnist_pre(),
+        &m8.input_shape().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(got.labels, want.labels);
+    let diff = (&got.inputs - &want.inputs)
+        .mapv(f32::abs)
+        .fold(0f32, |m, v| m.max(*v));
+    assert!(diff < 1e-6, "pixels differ by {diff}");
+
+    let sq = model("squeezenet1.0-fp32.onnx");
+    let photo_dir = dir.join("photos");
+    std::fs::create_dir_all(&photo_dir).unwrap();
+    let (shape, px) = crate::opt_common::read_npy_u8(&ds("photos224_calib_rgb_u8.npy")).unwrap();
+    let per = (shape[1] * shape[2] * shape[3]) as usize;
+    for i in 50..55 {
+        image::RgbImage::from_raw(224, 224, px[i * per..(i + 1) * per].to_vec())
+            .unwrap()
+            .save(photo_dir.join(format!("photo{i}.png")))
+            .unwrap();
+    }
+    let got = load_dataset(
+        &photo_dir,
+        None,
+        &squeezenet_pre(),
+        &sq.input_shape().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(got.inputs, photos(50..55).unwrap().inputs);
+    std::fs::remove_dir_all(&dir).ok();
+}
