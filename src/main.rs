@@ -165,6 +165,15 @@ fn main() -> ExitCode {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
+    if matches!(cli.command, Command::Serve { .. }) {
+        // No transparent huge pages for the server: allocators that ask for them (madvise)
+        // keep whole 2 MiB pages resident for small live sets. Under the MLflow bench the
+        // server's peak RSS fell from 354-369 MB to 262-277 MB with no throughput change.
+        #[cfg(target_os = "linux")]
+        unsafe {
+            libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+        }
+    }
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -1,6 +1,6 @@
 //! Applying a batch of recorded events to DuckDB in one transaction.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use std::sync::Arc;
 
@@ -10,55 +10,18 @@ use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::{params, Connection};
 
 use super::runs::RunChanges;
+use super::series::{Latest, SeriesMap, Slot};
 use super::telemetry::{TelemetryRows, TelemetryTables};
 use super::ProjectionError;
 use crate::events::{decode, Event, MetricPoint};
 use crate::ledger::Handoff;
 use crate::log::{Position, RecordedEvent};
 
-/// Latest value of one metric series, ordered as MLflow does: step, then timestamp, then value
-/// (NaN above every number).
-#[derive(Debug, Clone, Copy)]
-struct Latest {
-    step: i64,
-    timestamp: i64,
-    value: f64,
-}
-
-impl Latest {
-    fn of(m: &MetricPoint) -> Latest {
-        Latest {
-            step: m.step,
-            timestamp: m.timestamp,
-            value: m.value_f64(),
-        }
-    }
-
-    fn newer_than(&self, other: &Latest) -> bool {
-        let value_cmp = match (self.value.is_nan(), other.value.is_nan()) {
-            (true, true) => std::cmp::Ordering::Equal,
-            (true, false) => std::cmp::Ordering::Greater,
-            (false, true) => std::cmp::Ordering::Less,
-            _ => self.value.total_cmp(&other.value),
-        };
-        (self.step, self.timestamp)
-            .cmp(&(other.step, other.timestamp))
-            .then(value_cmp)
-            .is_gt()
-    }
-}
-
-struct Series {
-    id: i64,
-    latest: Latest,
-}
-
 /// Applies batches; owns the checkpoint and the (run, key) → series map.
 pub struct Applier {
     conn: Connection,
     checkpoint: Position,
-    series: HashMap<(String, String), Series>,
-    next_series: i64,
+    series: SeriesMap,
     telemetry_tables: TelemetryTables,
     handoff: Arc<Handoff>,
 }
@@ -72,8 +35,7 @@ impl Applier {
         let mut applier = Applier {
             conn,
             checkpoint: 0,
-            series: HashMap::new(),
-            next_series: 0,
+            series: SeriesMap::default(),
             telemetry_tables: TelemetryTables::default(),
             handoff,
         };
@@ -91,29 +53,20 @@ impl Applier {
                 |r| r.get::<_, i64>(0),
             )
             .map(|p| p as Position)?;
-        self.series.clear();
+        self.series = SeriesMap::default();
         let mut stmt = self
             .conn
             .prepare("SELECT series_id, run_id, key, value, timestamp, step FROM latest_metrics")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                Latest {
-                    value: r.get(3)?,
-                    timestamp: r.get(4)?,
-                    step: r.get(5)?,
-                },
-            ))
-        })?;
-        let mut max = -1;
-        for row in rows {
-            let (id, run, key, latest) = row?;
-            max = max.max(id);
-            self.series.insert((run, key), Series { id, latest });
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let latest = Latest {
+                value: r.get(3)?,
+                timestamp: r.get(4)?,
+                step: r.get(5)?,
+            };
+            let (run, key): (String, String) = (r.get(1)?, r.get(2)?);
+            self.series.insert(r.get(0)?, &run, &key, latest);
         }
-        self.next_series = max + 1;
         self.telemetry_tables = TelemetryTables::load(&self.conn)?;
         Ok(())
     }
@@ -168,7 +121,7 @@ impl Applier {
         next: Position,
     ) -> Result<(), ProjectionError> {
         let mut history: Vec<(i64, &MetricPoint)> = Vec::new();
-        let mut changed: HashMap<i64, (String, String)> = HashMap::new();
+        let mut changed: HashSet<Slot> = HashSet::new();
         let decoded: Vec<(Arc<Event>, i64, Position)> = batch
             .iter()
             .map(|r| {
@@ -191,7 +144,8 @@ impl Applier {
                 telemetry.add(*position, *time, tenant, device_id, events);
             } else if let Event::MetricsLogged { run_id, metrics } = &**event {
                 for m in metrics {
-                    let id = self.track_metric(run_id, m, &mut changed);
+                    let (id, slot) = self.series.track(run_id, m);
+                    changed.extend(slot);
                     history.push((id, m));
                 }
             } else if !runs.add(event) {
@@ -219,12 +173,13 @@ impl Applier {
         if !changed.is_empty() {
             {
                 let mut app = tx.appender("latest_stage")?;
-                for (id, key) in &changed {
-                    let l = self.series[key].latest;
+                for &slot in &changed {
+                    let r = self.series.row(slot);
+                    let l = r.latest;
                     app.append_row(params![
-                        id,
-                        key.0,
-                        key.1,
+                        r.id,
+                        r.run_id,
+                        r.key,
                         l.value,
                         l.value.is_nan(),
                         l.timestamp,
@@ -242,30 +197,6 @@ impl Applier {
             params![next as i64],
         )?;
         Ok(())
-    }
-
-    fn track_metric(
-        &mut self,
-        run_id: &str,
-        m: &MetricPoint,
-        changed: &mut HashMap<i64, (String, String)>,
-    ) -> i64 {
-        let candidate = Latest::of(m);
-        let key = (run_id.to_string(), m.key.clone());
-        let series = self.series.entry(key.clone()).or_insert_with(|| {
-            let id = self.next_series;
-            self.next_series += 1;
-            changed.insert(id, key.clone());
-            Series {
-                id,
-                latest: candidate,
-            }
-        });
-        if candidate.newer_than(&series.latest) {
-            series.latest = candidate;
-            changed.insert(series.id, key);
-        }
-        series.id
     }
 }
 

@@ -7,6 +7,7 @@ mod jobs;
 mod rollup;
 mod runs;
 pub mod schema;
+mod series;
 mod telemetry;
 
 use std::path::{Path, PathBuf};
