@@ -4,7 +4,7 @@
 //! tr(W_S (H⁻¹_SS)⁻¹ W_Sᵀ) in the consumer's output. The cheapest channel goes first, then the
 //! consumer's W and H⁻¹ are updated as if it were gone, so correlated channels are not all
 //! kept or all dropped together (a per-channel norm score cannot see that). Channels compete
-//! across all layers at once, by error relative to each consumer's output.
+//! across all layers at once, by error relative to each consumer's output per MAC saved.
 
 use ndarray::{s, Array2};
 
@@ -98,7 +98,8 @@ pub struct Producer {
 
 /// Channels to keep per producer (sorted), removing `total` channels over all producers by
 /// greedy group OBS: each step removes the channel whose removal adds the least error
-/// (relative to each consumer's own output energy) per MAC saved, so layers whose channels
+/// (relative to each consumer's own output energy) per MAC saved (damped by
+/// [`MACS_EXPONENT`]), so layers whose channels
 /// are redundant or costly give more and cheap bottlenecks give less. No producer loses more
 /// than `cap` of its channels.
 pub fn select(

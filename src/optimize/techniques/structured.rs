@@ -1,9 +1,10 @@
 //! prune-structured: whole output channels of Convs are removed, together with the matching
 //! input channels of every Conv that reads them (through Relu/MaxPool/Identity and Concat,
 //! where a branch's channels sit at an offset), so tensors and MACs really shrink.
-//! The channels to remove are chosen by group Optimal Brain Surgeon over their consumers
-//! (`channels`). Each consumer is then refitted by least squares on calibration activations
-//! (with its bias as an extra column): W' = W·H[:, S]·H[S, S]⁻¹ over the kept inputs S.
+//! `fraction` is the share of all prunable channels removed; which ones, and so how many per
+//! layer, is chosen by group Optimal Brain Surgeon over their consumers (`channels`). Each
+//! consumer is then refitted by least squares on calibration activations (with its bias as an
+//! extra column): W' = W·H[:, S]·H[S, S]⁻¹ over the kept inputs S.
 //! Convs whose outputs reach anything else (the classifier, graph outputs, Flatten) are kept.
 
 use std::collections::{HashMap, HashSet};
@@ -19,13 +20,13 @@ use super::{hessian, linalg, sequential, Reporter};
 use crate::optimize::data::Dataset;
 use crate::optimize::error::{OptimizeError, Result};
 
-/// Ops that keep the channel axis as is (pure per-channel or spatial).
 /// Dampening of the consumers' Hessians (share of the mean diagonal), as in GPTQ.
 const PERCDAMP: f64 = 0.01;
 
 /// No Conv loses more than this share of its output channels.
 const MAX_SHARE: f32 = 0.8;
 
+/// Ops that keep the channel axis as is (pure per-channel or spatial).
 const CHANNEL_PRESERVING: &[&str] = &[
     "Relu",
     "LeakyRelu",
