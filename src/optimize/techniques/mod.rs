@@ -144,7 +144,8 @@ impl Technique {
 
 impl Technique {
     /// Technique `name` (see [`FromStr`]) with the parameters given; the others keep their
-    /// defaults. For `hybrid`, `sparsity` alone picks unstructured pruning. Checked.
+    /// defaults. For `hybrid`, `sparsity` alone picks unstructured pruning. Checked: a
+    /// parameter the technique does not take is an error, not silently ignored.
     pub fn with_params(
         name: &str,
         sparsity: Option<f32>,
@@ -152,6 +153,30 @@ impl Technique {
         block: Option<usize>,
     ) -> Result<Technique> {
         let mut t: Technique = name.parse()?;
+        let takes = |param: &str| match (&t, param) {
+            (Technique::Int4Weight { .. }, "block") => true,
+            (Technique::PruneUnstructured { .. }, "sparsity") => true,
+            (Technique::PruneStructured { .. }, "fraction") => true,
+            (Technique::Hybrid { .. }, "sparsity") => fraction.is_none(),
+            (Technique::Hybrid { .. }, "fraction") => sparsity.is_none(),
+            _ => false,
+        };
+        for (param, given) in [
+            ("sparsity", sparsity.is_some()),
+            ("fraction", fraction.is_some()),
+            ("block", block.is_some()),
+        ] {
+            if given && !takes(param) {
+                return Err(OptimizeError::InvalidArgument {
+                    name: param.into(),
+                    reason: format!(
+                        "{name} does not take it (prune-unstructured takes sparsity, \
+                         prune-structured fraction, int4-weight block; hybrid one of \
+                         sparsity or fraction)"
+                    ),
+                });
+            }
+        }
         let prune = |p: &mut Technique| match p {
             Technique::PruneUnstructured { sparsity: s } => *s = sparsity.unwrap_or(*s),
             Technique::PruneStructured { fraction: f } => *f = fraction.unwrap_or(*f),
@@ -271,6 +296,29 @@ mod tests {
             assert_eq!(n.parse::<Technique>().unwrap().name(), n);
         }
         assert!("int3".parse::<Technique>().is_err());
+    }
+
+    #[test]
+    fn a_parameter_the_technique_does_not_take_is_an_error() {
+        let t = |n: &str, s, f, b| Technique::with_params(n, s, f, b);
+        assert!(t("prune-structured", Some(0.3), None, None).is_err());
+        assert!(t("prune-unstructured", None, Some(0.3), None).is_err());
+        assert!(t("int8-static", None, None, Some(32)).is_err());
+        assert!(t("hybrid", Some(0.5), Some(0.3), None).is_err());
+        assert_eq!(
+            t("prune-structured", None, Some(0.2), None).unwrap(),
+            Technique::PruneStructured { fraction: 0.2 }
+        );
+        assert_eq!(
+            t("hybrid", Some(0.4), None, None).unwrap(),
+            Technique::Hybrid {
+                prune: Box::new(Technique::PruneUnstructured { sparsity: 0.4 })
+            }
+        );
+        assert_eq!(
+            t("int4-weight", None, None, Some(64)).unwrap(),
+            Technique::Int4Weight { block: 64 }
+        );
     }
 
     #[test]
