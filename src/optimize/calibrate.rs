@@ -387,7 +387,10 @@ pub fn calibrate(rows: &[Row], sigmas: &Sigmas) -> Result<Calibration> {
                 damped[i * n_par + i] += lambda * h[i * n_par + i];
             }
             let neg_g: Vec<f64> = g.iter().map(|v| -v).collect();
-            let Some(step) = super::linalg::cholesky_solve(&mut damped, n_par, &neg_g) else {
+            let solved = ndarray::Array2::from_shape_vec((n_par, n_par), damped)
+                .ok()
+                .and_then(|a| super::techniques::linalg::spd_solve(&a, &neg_g));
+            let Some(step) = solved else {
                 lambda *= 4.0;
                 continue;
             };

@@ -16,7 +16,6 @@ pub mod evaluate;
 pub mod external;
 pub mod graph;
 pub mod images;
-pub mod linalg;
 pub mod liveness;
 pub mod model;
 pub mod npy;

@@ -1,4 +1,5 @@
-//! Small dense linear algebra for GPTQ / SparseGPT / least-squares (f64, sizes up to ~1k).
+//! Small dense linear algebra for GPTQ / SparseGPT / least squares and the estimator's
+//! calibration (f64, sizes up to ~1k).
 
 use ndarray::Array2;
 
@@ -25,6 +26,26 @@ pub fn cholesky(a: &Array2<f64>) -> Option<Array2<f64>> {
         }
     }
     Some(l)
+}
+
+/// Solves A x = b for symmetric positive definite A; None when A is not.
+pub fn spd_solve(a: &Array2<f64>, b: &[f64]) -> Option<Vec<f64>> {
+    let l = cholesky(a)?;
+    let n = b.len();
+    let mut z = b.to_vec();
+    for i in 0..n {
+        for k in 0..i {
+            z[i] -= l[[i, k]] * z[k];
+        }
+        z[i] /= l[[i, i]];
+    }
+    for i in (0..n).rev() {
+        for k in i + 1..n {
+            z[i] -= l[[k, i]] * z[k];
+        }
+        z[i] /= l[[i, i]];
+    }
+    Some(z)
 }
 
 /// Inverse of a lower-triangular matrix.
@@ -118,6 +139,13 @@ pub fn dampen(h: &Array2<f64>, percdamp: f64) -> (Array2<f64>, Vec<bool>) {
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn solves_a_small_spd_system_and_rejects_an_indefinite_one() {
+        let x = spd_solve(&array![[4.0, 2.0], [2.0, 3.0]], &[2.0, 1.0]).unwrap();
+        assert!((x[0] - 0.5).abs() < 1e-12 && x[1].abs() < 1e-12, "{x:?}");
+        assert!(spd_solve(&array![[1.0, 2.0], [2.0, 1.0]], &[1.0, 1.0]).is_none());
+    }
 
     #[test]
     fn inverse_and_cholesky_agree() {
