@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use ndarray::{s, Array4, ArrayD, Axis, IxDyn};
+use ndarray::{Array4, ArrayD, Axis, IxDyn};
 use runledger::optimize::data::Dataset;
 use runledger::optimize::model::OnnxModel;
 
@@ -70,7 +70,6 @@ pub fn photos(range: std::ops::Range<usize>) -> Result<Dataset> {
             }
         }
     }
-    let _ = s![..];
     Ok(Dataset {
         inputs: out.into_dyn(),
         labels: None,

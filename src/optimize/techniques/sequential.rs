@@ -67,7 +67,6 @@ pub fn run(
                 cross: cross.then(|| Array2::zeros((layers[li].cols(), layers[li].cols()))),
             })
             .collect();
-        let mut float_rows = 0usize;
         for i in 0..n {
             rep.report(
                 &format!("{stage}: {}", layers[group[0]].name),
@@ -94,9 +93,7 @@ pub fn run(
                     c.zip_mut_with(&prod, |a, b| *a += *b as f64);
                 }
             }
-            float_rows += 1;
         }
-        let _ = float_rows;
         for st in stats.iter_mut() {
             let rows = st.hat.n.max(1) as f64;
             st.float_mean.mapv_inplace(|v| v / rows);
