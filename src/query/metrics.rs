@@ -25,13 +25,12 @@ pub fn history(
             next_page_token: None,
         });
     };
-    let mut stmt = conn.prepare_cached(
-        "SELECT value, timestamp, step FROM metric_history WHERE series_id = ? \
-         ORDER BY timestamp, step, value LIMIT ? OFFSET ?",
-    )?;
-    // Columnar fetch: a long history is read as Arrow batches, not value by value.
-    let mut items: Vec<Metric> = Vec::new();
-    for batch in stmt.query_arrow(params![series, (max_results + 1) as i64, offset as i64])? {
+    // The whole series, unordered and columnar, then sorted here: DuckDB's sort costs more
+    // than the scan, and the rows of a series mostly arrive already in order.
+    let mut stmt = conn
+        .prepare_cached("SELECT value, timestamp, step FROM metric_history WHERE series_id = ?")?;
+    let mut points: Vec<(i64, i64, f64)> = Vec::new();
+    for batch in stmt.query_arrow(params![series])? {
         let (Some(values), Some(timestamps), Some(steps)) = (
             batch.column(0).as_any().downcast_ref::<Float64Array>(),
             batch.column(1).as_any().downcast_ref::<Int64Array>(),
@@ -41,15 +40,23 @@ pub fn history(
                 "unexpected metric_history column types".into(),
             ));
         };
-        items.extend((0..batch.num_rows()).map(|i| Metric {
-            key: key.to_string(),
-            value: values.value(i),
-            timestamp: timestamps.value(i),
-            step: steps.value(i),
-        }));
+        points.extend(
+            (0..batch.num_rows()).map(|i| (timestamps.value(i), steps.value(i), values.value(i))),
+        );
     }
-    let more = items.len() as u64 > max_results;
-    items.truncate(max_results as usize);
+    points.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
+    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(points.len());
+    let end = start.saturating_add(usize::try_from(max_results).unwrap_or(usize::MAX));
+    let items: Vec<Metric> = points[start..end.min(points.len())]
+        .iter()
+        .map(|&(timestamp, step, value)| Metric {
+            key: key.to_string(),
+            value,
+            timestamp,
+            step,
+        })
+        .collect();
+    let more = end < points.len();
     Ok(Page {
         items,
         next_page_token: more.then(|| encode_page_token(offset + max_results)),

@@ -91,7 +91,7 @@ pub(super) fn page_response<T: serde::Serialize>(
 ) -> Result<HttpResponse, MlflowError> {
     let encode =
         |e: serde_json::Error| MlflowError::invalid(format!("cannot encode response: {e}"));
-    let mut out = Vec::with_capacity(64 + page.items.len() * 64);
+    let mut out = Vec::with_capacity(64 + page.items.len() * 96);
     out.push(b'{');
     if !page.items.is_empty() {
         serde_json::to_writer(&mut out, field).map_err(encode)?;

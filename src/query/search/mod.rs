@@ -19,7 +19,7 @@
 //!   to MLflow's `create_page_token`); `None`/`""` decode to offset 0.
 //! * [`validate_max_results`] — `1..=limit` check for a raw request value;
 //!   [`SEARCH_MAX_RESULTS_THRESHOLD`] is the runs limit (50000).
-//! * [`compile_run_search`] — `SELECT r.run_id ... LIMIT max_results+1 OFFSET offset`; the caller
+//! * [`compile_run_search`] — `SELECT <RUN_COLUMNS> ... LIMIT max_results+1 OFFSET offset`; the caller
 //!   returns a `next_page_token` (offset + max_results) only if the extra row came back.
 //! * [`compile_experiment_search`] — the same for experiments, selecting `e.experiment_id`.
 //!
@@ -79,7 +79,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 use base64::Engine as _;
 
 pub use experiments::compile_experiment_search;
-pub use sql::compile_run_search;
+pub use sql::{compile_run_search, RUN_COLUMNS};
 
 /// Server-side maximum of `max_results` for `runs/search` (MLflow `SEARCH_MAX_RESULTS_THRESHOLD`).
 pub const SEARCH_MAX_RESULTS_THRESHOLD: u64 = 50_000;

@@ -354,6 +354,11 @@ pub(super) fn assemble(
 /// SQL selecting `run_id` of the matching runs, in order, `LIMIT max_results + 1 OFFSET offset`.
 ///
 /// `max_results` must be in `1..=50000`. An empty `experiment_ids` matches nothing.
+/// The run columns a search selects (and `runs::get` reads), in `RunInfo` order: the page's
+/// runs come back whole from the search itself, not from a second lookup by id.
+pub const RUN_COLUMNS: &str = "r.run_id, r.run_name, r.experiment_id, r.user_id, r.status, \
+     r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage";
+
 pub fn compile_run_search(
     experiment_ids: &[i64],
     filter: &str,
@@ -391,7 +396,7 @@ pub fn compile_run_search(
         terms.push("r.run_id ASC".to_string());
     }
     assemble(
-        "SELECT r.run_id FROM runs r",
+        &format!("SELECT {RUN_COLUMNS} FROM runs r"),
         order.joins,
         conds,
         &terms,

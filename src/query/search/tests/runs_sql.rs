@@ -18,7 +18,8 @@ fn run_view_types_experiments_and_paging() {
     let q = compile_run_search(&[3, 4, 5], "", ViewType::DeletedOnly, &[], 50_000, 700).unwrap();
     assert_eq!(
         q.sql,
-        "SELECT r.run_id FROM runs r WHERE r.experiment_id IN (?, ?, ?) \
+        "SELECT r.run_id, r.run_name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, \
+         r.artifact_uri, r.lifecycle_stage FROM runs r WHERE r.experiment_id IN (?, ?, ?) \
          AND r.lifecycle_stage = 'deleted' ORDER BY r.start_time DESC, r.run_id ASC \
          LIMIT ? OFFSET ?"
     );
@@ -30,7 +31,8 @@ fn run_view_types_experiments_and_paging() {
     let q = compile_run_search(&[0], "", ViewType::All, &[], 1, 0).unwrap();
     assert_eq!(
         q.sql,
-        "SELECT r.run_id FROM runs r WHERE r.experiment_id IN (?) \
+        "SELECT r.run_id, r.run_name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, \
+         r.artifact_uri, r.lifecycle_stage FROM runs r WHERE r.experiment_id IN (?) \
          ORDER BY r.start_time DESC, r.run_id ASC LIMIT ? OFFSET ?"
     );
     assert_eq!(q.params, vec![Int(0), Int(2), Int(0)]);
@@ -340,7 +342,8 @@ fn multiple_clauses_keep_param_order() {
     .unwrap();
     assert_eq!(
         q.sql,
-        "SELECT r.run_id FROM runs r \
+        "SELECT r.run_id, r.run_name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, \
+         r.artifact_uri, r.lifecycle_stage FROM runs r \
          LEFT JOIN run_params o0 ON o0.run_id = r.run_id AND o0.key = ? \
          LEFT JOIN latest_metrics o1 ON o1.run_id = r.run_id AND o1.key = ? \
          WHERE r.experiment_id IN (?) \
