@@ -45,7 +45,9 @@ pub fn history(
         );
     }
     points.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
-    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(points.len());
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(points.len());
     let end = start.saturating_add(usize::try_from(max_results).unwrap_or(usize::MAX));
     let items: Vec<Metric> = points[start..end.min(points.len())]
         .iter()

@@ -82,7 +82,8 @@ fn order_error(order_by: &[&str], needle: &str) {
     }
 }
 
-const PREFIX: &str = "SELECT r.run_id, r.run_name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, \
+const PREFIX: &str =
+    "SELECT r.run_id, r.run_name, r.experiment_id, r.user_id, r.status, r.start_time, r.end_time, \
          r.artifact_uri, r.lifecycle_stage FROM runs r WHERE r.experiment_id IN (?) \
                       AND r.lifecycle_stage = 'active'";
 const SUFFIX: &str = " ORDER BY r.start_time DESC, r.run_id ASC LIMIT ? OFFSET ?";
