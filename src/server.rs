@@ -20,7 +20,7 @@ use crate::log::embedded::EmbeddedLog;
 use crate::log::SharedLog;
 use crate::projection::{self, Projection};
 use crate::query::Queries;
-use crate::telemetry::{self, DedupeIndex, Ingestor};
+use crate::telemetry::{DedupeIndex, Ingestor, RecentTelemetry};
 
 /// Where each part lives inside the data directory.
 pub struct DataLayout {
@@ -73,7 +73,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let layout = DataLayout::new(&config.data_dir);
     let log = open_log(&layout).await?;
     let dedupe = DedupeIndex::new(config.telemetry.dedupe_window);
-    let ledger = Ledger::open_with(log.clone(), |rec| telemetry::remember(&dedupe, rec)).await?;
+    let mut recent = RecentTelemetry::new(config.telemetry.dedupe_window);
+    let ledger = Ledger::open_with(log.clone(), |rec| recent.note(rec)).await?;
+    recent.refill(&log, &dedupe).await?;
     let ingestor = Arc::new(Ingestor::new(ledger.clone(), &config.telemetry, dedupe));
     let t = &config.telemetry;
     let limits = Arc::new(RateLimits::new(

@@ -101,6 +101,7 @@ impl Projection {
                 let mut head = log.watch_head();
                 loop {
                     let from = applier.checkpoint();
+                    let started = std::time::Instant::now();
                     let batch = runtime.block_on(log.read_all(from, BATCH));
                     match batch.map_err(ProjectionError::from).and_then(|b| {
                         let n = b.len();
@@ -126,6 +127,17 @@ impl Projection {
                         }
                         Ok(_) => {
                             applied_tx.send_replace(applier.checkpoint());
+                            // More commits arrived while this batch was applied. Start the next
+                            // transaction no sooner than COALESCE after this one: applied at
+                            // once, in ever smaller transactions, single-metric writes cost the
+                            // projector more CPU than the requests themselves. A big batch
+                            // (telemetry) takes longer than that and goes on at once.
+                            let rest = COALESCE.saturating_sub(started.elapsed());
+                            if !rest.is_zero() {
+                                runtime.block_on(async {
+                                    let _ = tokio::time::timeout(rest, urgent.notified()).await;
+                                });
+                            }
                         }
                         Err(e) => {
                             // A projection failure is a bug or a disk problem; retrying the

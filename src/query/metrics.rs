@@ -4,7 +4,15 @@ use duckdb::arrow::array::{Array, Float64Array, Int64Array};
 use duckdb::{params, Connection, OptionalExt};
 
 use super::search::encode_page_token;
-use super::{Metric, Page, QueryError};
+use super::{Page, QueryError};
+
+/// One point of a metric's history; the key is the same for all and is kept once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    pub value: f64,
+    pub timestamp: i64,
+    pub step: i64,
+}
 
 /// History of one metric of one run, ordered by (timestamp, step, value) like MLflow.
 /// An unknown run or key gives an empty page (MLflow answers 200 `{}`).
@@ -14,7 +22,7 @@ pub fn history(
     key: &str,
     max_results: u64,
     offset: u64,
-) -> Result<Page<Metric>, QueryError> {
+) -> Result<Page<Point>, QueryError> {
     let series: Option<i64> = conn
         .prepare_cached("SELECT series_id FROM latest_metrics WHERE run_id = ? AND key = ?")?
         .query_row(params![run_id, key], |r| r.get(0))
@@ -49,10 +57,9 @@ pub fn history(
         .unwrap_or(usize::MAX)
         .min(points.len());
     let end = start.saturating_add(usize::try_from(max_results).unwrap_or(usize::MAX));
-    let items: Vec<Metric> = points[start..end.min(points.len())]
+    let items: Vec<Point> = points[start..end.min(points.len())]
         .iter()
-        .map(|&(timestamp, step, value)| Metric {
-            key: key.to_string(),
+        .map(|&(timestamp, step, value)| Point {
             value,
             timestamp,
             step,

@@ -1,6 +1,7 @@
 //! The ingest path: validate each event, drop ids already accepted, append the rest as one
 //! `TelemetryIngested` event, acknowledge once durable.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -15,7 +16,7 @@ use super::TelemetryConfig;
 use crate::domain::device::Device;
 use crate::events::{device_stream, Event, TelemetryRecord};
 use crate::ledger::{now_ms, Ledger, LedgerError};
-use crate::log::{Position, RecordedEvent};
+use crate::log::{LogError, Position, RecordedEvent, SharedLog};
 
 /// What to do with a batch in which some events are invalid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, utoipa::ToSchema)]
@@ -206,9 +207,65 @@ pub fn scoped(tenant: &str, event_id: Uuid) -> Uuid {
     Uuid::from_bytes(bytes)
 }
 
+/// The newest `TelemetryIngested` records seen during the start-up replay: just enough of
+/// them to hold `window` event ids. Older ids would be evicted from the idempotency index
+/// anyway, so only these records are decoded (see [`refill`](Self::refill)).
+pub struct RecentTelemetry {
+    window: usize,
+    /// (position, ids in the record), oldest first.
+    records: VecDeque<(Position, usize)>,
+    ids: usize,
+}
+
+impl RecentTelemetry {
+    pub fn new(window: usize) -> RecentTelemetry {
+        RecentTelemetry {
+            window,
+            records: VecDeque::new(),
+            ids: 0,
+        }
+    }
+
+    /// Note a `TelemetryIngested` record. Its ids are counted, not decoded: `"event_id"` with
+    /// its quotes appears once per event (inside a JSON string the quotes would be escaped).
+    pub fn note(&mut self, rec: &RecordedEvent) {
+        let n = memchr::memmem::find_iter(&rec.payload, b"\"event_id\"").count();
+        self.records.push_back((rec.position, n));
+        self.ids += n;
+        while let Some(&(_, oldest)) = self.records.front() {
+            if self.ids - oldest < self.window {
+                break;
+            }
+            self.records.pop_front();
+            self.ids -= oldest;
+        }
+    }
+
+    /// Read the noted records back from the log and put their ids in `dedupe`, oldest first.
+    pub async fn refill(self, log: &SharedLog, dedupe: &DedupeIndex) -> Result<(), LogError> {
+        let Some(&(mut from, _)) = self.records.front() else {
+            return Ok(());
+        };
+        let end = self.records.back().map_or(from, |r| r.0);
+        while from <= end {
+            let batch = log.read_all(from, REFILL_CHUNK).await?;
+            let Some(last) = batch.last() else { break };
+            from = last.position + 1;
+            batch
+                .iter()
+                .filter(|r| r.position <= end && r.event_type == "TelemetryIngested")
+                .for_each(|r| remember(dedupe, r));
+        }
+        Ok(())
+    }
+}
+
+/// Records read per call while refilling the idempotency index.
+const REFILL_CHUNK: usize = 1024;
+
 /// Feed the ids of a `TelemetryIngested` record read back from the log (start-up replay) to
 /// the idempotency index. Only the ids and the tenant are decoded.
-pub fn remember(dedupe: &DedupeIndex, rec: &RecordedEvent) {
+fn remember(dedupe: &DedupeIndex, rec: &RecordedEvent) {
     #[derive(Deserialize)]
     struct Ids {
         data: IdsData,
@@ -229,5 +286,41 @@ pub fn remember(dedupe: &DedupeIndex, rec: &RecordedEvent) {
             .iter()
             .for_each(|e| dedupe.remember(scoped(&data.tenant, e.event_id))),
         Err(e) => tracing::warn!(position = rec.position, error = %e, "unreadable telemetry ids"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(position: Position, ids: usize) -> RecordedEvent {
+        let events: Vec<_> = (0..ids)
+            .map(|_| serde_json::json!({"event_id": Uuid::new_v4(), "s_note": "\"event_id\""}))
+            .collect();
+        RecordedEvent {
+            position,
+            stream: "device-d".into(),
+            version: position,
+            id: Uuid::new_v4(),
+            event_type: "TelemetryIngested".into(),
+            schema_version: 1,
+            actor: "d".into(),
+            time_ms: 0,
+            payload: serde_json::to_vec(&serde_json::json!({"data": {"events": events}}))
+                .unwrap()
+                .into(),
+        }
+    }
+
+    #[test]
+    fn recent_telemetry_keeps_the_fewest_newest_records_that_hold_the_window() {
+        let mut recent = RecentTelemetry::new(10);
+        for (position, ids) in [(0, 4), (3, 4), (7, 4), (9, 3)] {
+            recent.note(&record(position, ids));
+        }
+        // 4 + 3 = 7 ids are fewer than 10, so the record at 3 is still needed; the one at 0
+        // is not. An `"event_id"` inside a string value is not counted.
+        assert_eq!(recent.ids, 11);
+        assert_eq!(recent.records.front(), Some(&(3, 4)));
     }
 }

@@ -10,7 +10,7 @@ pub mod wire;
 use serde::Deserialize;
 
 pub use dedupe::DedupeIndex;
-pub use ingest::{remember, Accepted, IngestError, Ingestor, Mode};
+pub use ingest::{Accepted, IngestError, Ingestor, Mode, RecentTelemetry};
 
 /// `[telemetry]` in `runledger.toml`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
