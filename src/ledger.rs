@@ -63,8 +63,8 @@ impl Ledger {
     }
 
     /// Like [`open`](Self::open), handing each `TelemetryIngested` record (which the command
-    /// side does not keep) to `telemetry`, e.g. to rebuild the idempotency index in the
-    /// same pass over the log.
+    /// side does not keep) to `telemetry`, e.g. to find, in the same pass over the log, the
+    /// records the idempotency index must be refilled from.
     pub async fn open_with(
         log: SharedLog,
         mut telemetry: impl FnMut(&crate::log::RecordedEvent),

@@ -4,6 +4,8 @@ use std::collections::HashSet;
 
 use std::sync::Arc;
 
+use parking_lot::RwLock;
+
 use duckdb::arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array};
 use duckdb::arrow::datatypes::{DataType, Field, Schema};
 use duckdb::arrow::record_batch::RecordBatch;
@@ -17,11 +19,12 @@ use crate::events::{decode, Event, MetricPoint};
 use crate::ledger::Handoff;
 use crate::log::{Position, RecordedEvent};
 
-/// Applies batches; owns the checkpoint and the (run, key) → series map.
+/// Applies batches; owns the checkpoint and the (run, key) → series map, which queries
+/// share (see [`Applier::series`]).
 pub struct Applier {
     conn: Connection,
     checkpoint: Position,
-    series: SeriesMap,
+    series: Arc<RwLock<SeriesMap>>,
     telemetry_tables: TelemetryTables,
     handoff: Arc<Handoff>,
 }
@@ -35,7 +38,7 @@ impl Applier {
         let mut applier = Applier {
             conn,
             checkpoint: 0,
-            series: SeriesMap::default(),
+            series: Arc::default(),
             telemetry_tables: TelemetryTables::default(),
             handoff,
         };
@@ -53,7 +56,7 @@ impl Applier {
                 |r| r.get::<_, i64>(0),
             )
             .map(|p| p as Position)?;
-        self.series = SeriesMap::default();
+        let mut series = SeriesMap::default();
         let mut stmt = self
             .conn
             .prepare("SELECT series_id, run_id, key, value, timestamp, step FROM latest_metrics")?;
@@ -65,10 +68,16 @@ impl Applier {
                 step: r.get(5)?,
             };
             let (run, key): (String, String) = (r.get(1)?, r.get(2)?);
-            self.series.insert(r.get(0)?, &run, &key, latest);
+            series.insert(r.get(0)?, &run, &key, latest);
         }
+        *self.series.write() = series;
         self.telemetry_tables = TelemetryTables::load(&self.conn)?;
         Ok(())
+    }
+
+    /// The series map, for queries that need a series id without scanning `latest_metrics`.
+    pub fn series(&self) -> Arc<RwLock<SeriesMap>> {
+        self.series.clone()
     }
 
     pub fn connection(&self) -> &Connection {
@@ -143,8 +152,9 @@ impl Applier {
             {
                 telemetry.add(*position, *time, tenant, device_id, events);
             } else if let Event::MetricsLogged { run_id, metrics } = &**event {
+                let mut series = self.series.write();
                 for m in metrics {
-                    let (id, slot) = self.series.track(run_id, m);
+                    let (id, slot) = series.track(run_id, m);
                     changed.extend(slot);
                     history.push((id, m));
                 }
@@ -173,8 +183,9 @@ impl Applier {
         if !changed.is_empty() {
             {
                 let mut app = tx.appender("latest_stage")?;
+                let series = self.series.read();
                 for &slot in &changed {
-                    let r = self.series.row(slot);
+                    let r = series.row(slot);
                     let l = r.latest;
                     app.append_row(params![
                         r.id,

@@ -63,6 +63,8 @@ pub struct Projection {
     urgent: Arc<tokio::sync::Notify>,
     /// The projector and the checkpointer.
     threads: parking_lot::Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// The projector's (run, key) → series map.
+    series: Arc<parking_lot::RwLock<series::SeriesMap>>,
 }
 
 impl Projection {
@@ -88,6 +90,7 @@ impl Projection {
             db = schema::open(db_path)?;
             applier = Applier::new(db.try_clone()?, handoff)?;
         }
+        let series = applier.series();
         let (applied_tx, applied) = watch::channel(applier.checkpoint());
         let (stop, mut stop_rx) = watch::channel(false);
         let runtime = tokio::runtime::Handle::current();
@@ -161,6 +164,7 @@ impl Projection {
             stop,
             urgent: wake,
             threads: parking_lot::Mutex::new(vec![thread, checkpointer]),
+            series,
         }))
     }
 
@@ -192,6 +196,14 @@ impl Projection {
                 timeout,
             })
         }
+    }
+
+    /// The id of a run's metric series, from the projector's memory: looking it up in
+    /// `latest_metrics` by (run_id, key) is a scan of every series (5.9 ms at a million).
+    /// A series applied is in the map; one in a batch not yet committed may be too, and
+    /// reads no rows.
+    pub fn series_id(&self, run_id: &str, key: &str) -> Option<i64> {
+        self.series.read().id(run_id, key)
     }
 
     /// A new connection to the projection database for queries.

@@ -1,5 +1,7 @@
 //! The projector's in-memory (run, metric key) → series map, with each series' latest value,
-//! so a logged metric updates `latest_metrics` without reading DuckDB. It is kept compact:
+//! so a logged metric updates `latest_metrics` without reading DuckDB, and a history read
+//! finds its series id without scanning `latest_metrics` (DuckDB uses no index for a
+//! two-column equality). It is kept compact:
 //! run ids and keys are interned once (keys repeat across runs), a series is a pair of small
 //! indices. At the MLflow bench's 1.2 M series, a map of owned string pairs held ~240 MB.
 
@@ -132,6 +134,14 @@ impl SeriesMap {
         }
     }
 
+    /// The id of the series of `key` in `run_id`, if anything was logged to it.
+    pub fn id(&self, run_id: &str, key: &str) -> Option<i64> {
+        let k = self.runs.get(run_id).zip(self.keys.get(key))?;
+        self.slots
+            .get(&k)
+            .map(|&slot| self.entries[slot as usize].id)
+    }
+
     pub fn row(&self, slot: Slot) -> SeriesRow<'_> {
         let e = &self.entries[slot as usize];
         SeriesRow {
@@ -169,5 +179,8 @@ mod tests {
         let row = m.row(slot.unwrap());
         assert_eq!((row.id, row.run_id, row.key), (8, "run-b", "loss"));
         assert_eq!(m.track("run-a", &point("acc", 0, 1.0)).0, 9);
+        assert_eq!(m.id("run-b", "loss"), Some(8));
+        assert_eq!(m.id("run-b", "acc"), None);
+        assert_eq!(m.id("run-c", "loss"), None);
     }
 }

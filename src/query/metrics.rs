@@ -1,7 +1,7 @@
 //! Metric history reads.
 
 use duckdb::arrow::array::{Array, Float64Array, Int64Array};
-use duckdb::{params, Connection, OptionalExt};
+use duckdb::{params, Connection};
 
 use super::search::encode_page_token;
 use super::{Page, QueryError};
@@ -14,19 +14,32 @@ pub struct Point {
     pub step: i64,
 }
 
-/// History of one metric of one run, ordered by (timestamp, step, value) like MLflow.
-/// An unknown run or key gives an empty page (MLflow answers 200 `{}`).
-pub fn history(
+impl super::Queries {
+    /// History of one metric of one run, after read-your-writes like every query.
+    pub async fn history(
+        &self,
+        run_id: String,
+        key: String,
+        max_results: u64,
+        offset: u64,
+    ) -> Result<Page<Point>, QueryError> {
+        let projection = self.projection.clone();
+        self.read(move |c| {
+            let series = projection.series_id(&run_id, &key);
+            history(c, series, max_results, offset)
+        })
+        .await
+    }
+}
+
+/// History of one series, ordered by (timestamp, step, value) like MLflow.
+/// An unknown run or key (no series) gives an empty page (MLflow answers 200 `{}`).
+fn history(
     conn: &Connection,
-    run_id: &str,
-    key: &str,
+    series: Option<i64>,
     max_results: u64,
     offset: u64,
 ) -> Result<Page<Point>, QueryError> {
-    let series: Option<i64> = conn
-        .prepare_cached("SELECT series_id FROM latest_metrics WHERE run_id = ? AND key = ?")?
-        .query_row(params![run_id, key], |r| r.get(0))
-        .optional()?;
     let Some(series) = series else {
         return Ok(Page {
             items: vec![],
