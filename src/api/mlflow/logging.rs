@@ -3,7 +3,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::{execute, Fields, Scope};
+use super::{execute, page_body, Fields, Scope};
 use crate::api::error::MlflowError;
 use crate::api::AppState;
 use crate::auth::Principal;
@@ -259,38 +259,24 @@ pub async fn get_history(
 /// directly: a history is often 10,000 points, and serialising each as a struct with its own
 /// key, escaped again every time, was a quarter of the server's time for the request.
 fn history_response(key: &str, page: &Page<Point>) -> Result<HttpResponse, MlflowError> {
-    let encode =
-        |e: serde_json::Error| MlflowError::invalid(format!("cannot encode response: {e}"));
     let mut prefix = b"{\"key\":".to_vec();
-    serde_json::to_writer(&mut prefix, key).map_err(encode)?;
+    serde_json::to_writer(&mut prefix, key)
+        .map_err(|e| MlflowError::invalid(format!("cannot encode response: {e}")))?;
     prefix.extend_from_slice(b",\"value\":");
-    let mut out = Vec::with_capacity(64 + page.items.len() * (prefix.len() + 64));
-    out.push(b'{');
-    for (i, p) in page.items.iter().enumerate() {
-        out.extend_from_slice(if i == 0 { b"\"metrics\":[" } else { b"," });
-        out.extend_from_slice(&prefix);
-        let mut json = serde_json::Serializer::new(&mut out);
-        mlflow_double(&p.value, &mut json).map_err(encode)?;
-        out.extend_from_slice(b",\"timestamp\":");
-        out.extend_from_slice(itoa::Buffer::new().format(p.timestamp).as_bytes());
-        out.extend_from_slice(b",\"step\":");
-        out.extend_from_slice(itoa::Buffer::new().format(p.step).as_bytes());
-        out.push(b'}');
-    }
-    if !page.items.is_empty() {
-        out.push(b']');
-    }
-    if let Some(token) = &page.next_page_token {
-        if out.len() > 1 {
-            out.push(b',');
+    page_body("metrics", page, prefix.len() + 64, |out| {
+        for (i, p) in page.items.iter().enumerate() {
+            out.push(if i == 0 { b'[' } else { b',' });
+            out.extend_from_slice(&prefix);
+            mlflow_double(&p.value, &mut serde_json::Serializer::new(&mut *out))?;
+            out.extend_from_slice(b",\"timestamp\":");
+            out.extend_from_slice(itoa::Buffer::new().format(p.timestamp).as_bytes());
+            out.extend_from_slice(b",\"step\":");
+            out.extend_from_slice(itoa::Buffer::new().format(p.step).as_bytes());
+            out.push(b'}');
         }
-        out.extend_from_slice(b"\"next_page_token\":");
-        serde_json::to_writer(&mut out, token).map_err(encode)?;
-    }
-    out.push(b'}');
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .body(out))
+        out.push(b']');
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -89,14 +89,27 @@ pub(super) fn page_response<T: serde::Serialize>(
     field: &str,
     page: &crate::query::Page<T>,
 ) -> Result<HttpResponse, MlflowError> {
+    page_body(field, page, 96, |out| {
+        serde_json::to_writer(out, &page.items)
+    })
+}
+
+/// The body of [`page_response`], with the items array written by `items` (called only
+/// when there are items), for pages that serialise their items by hand.
+pub(super) fn page_body<T>(
+    field: &str,
+    page: &crate::query::Page<T>,
+    bytes_per_item: usize,
+    items: impl FnOnce(&mut Vec<u8>) -> Result<(), serde_json::Error>,
+) -> Result<HttpResponse, MlflowError> {
     let encode =
         |e: serde_json::Error| MlflowError::invalid(format!("cannot encode response: {e}"));
-    let mut out = Vec::with_capacity(64 + page.items.len() * 96);
+    let mut out = Vec::with_capacity(64 + page.items.len() * bytes_per_item);
     out.push(b'{');
     if !page.items.is_empty() {
         serde_json::to_writer(&mut out, field).map_err(encode)?;
         out.push(b':');
-        serde_json::to_writer(&mut out, &page.items).map_err(encode)?;
+        items(&mut out).map_err(encode)?;
     }
     if let Some(token) = &page.next_page_token {
         if out.len() > 1 {
