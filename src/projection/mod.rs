@@ -102,6 +102,12 @@ impl Projection {
             .name("projector".into())
             .spawn(move || {
                 let mut head = log.watch_head();
+                // Wait up to `d` unless a reader needs the projection now.
+                let pause = |d: Duration| {
+                    runtime.block_on(async {
+                        let _ = tokio::time::timeout(d, urgent.notified()).await;
+                    })
+                };
                 loop {
                     let from = applier.checkpoint();
                     let started = std::time::Instant::now();
@@ -124,9 +130,7 @@ impl Projection {
                             // Let more commits arrive unless a reader is waiting: each DuckDB
                             // transaction costs a WAL sync and fixed overhead, so fewer, larger
                             // batches keep the projector's CPU share small under write load.
-                            runtime.block_on(async {
-                                let _ = tokio::time::timeout(COALESCE, urgent.notified()).await;
-                            });
+                            pause(COALESCE);
                         }
                         Ok(_) => {
                             applied_tx.send_replace(applier.checkpoint());
@@ -137,9 +141,7 @@ impl Projection {
                             // (telemetry) takes longer than that and goes on at once.
                             let rest = COALESCE.saturating_sub(started.elapsed());
                             if !rest.is_zero() {
-                                runtime.block_on(async {
-                                    let _ = tokio::time::timeout(rest, urgent.notified()).await;
-                                });
+                                pause(rest);
                             }
                         }
                         Err(e) => {

@@ -50,7 +50,7 @@ fn history(
     // than the scan, and the rows of a series mostly arrive already in order.
     let mut stmt = conn
         .prepare_cached("SELECT value, timestamp, step FROM metric_history WHERE series_id = ?")?;
-    let mut points: Vec<(i64, i64, f64)> = Vec::new();
+    let mut points: Vec<Point> = Vec::new();
     for batch in stmt.query_arrow(params![series])? {
         let (Some(values), Some(timestamps), Some(steps)) = (
             batch.column(0).as_any().downcast_ref::<Float64Array>(),
@@ -61,24 +61,24 @@ fn history(
                 "unexpected metric_history column types".into(),
             ));
         };
-        points.extend(
-            (0..batch.num_rows()).map(|i| (timestamps.value(i), steps.value(i), values.value(i))),
-        );
+        points.extend((0..batch.num_rows()).map(|i| Point {
+            value: values.value(i),
+            timestamp: timestamps.value(i),
+            step: steps.value(i),
+        }));
     }
-    points.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(a.2.total_cmp(&b.2)));
+    points.sort_by(|a, b| {
+        (a.timestamp, a.step)
+            .cmp(&(b.timestamp, b.step))
+            .then(a.value.total_cmp(&b.value))
+    });
     let start = usize::try_from(offset)
         .unwrap_or(usize::MAX)
         .min(points.len());
     let end = start.saturating_add(usize::try_from(max_results).unwrap_or(usize::MAX));
-    let items: Vec<Point> = points[start..end.min(points.len())]
-        .iter()
-        .map(|&(timestamp, step, value)| Point {
-            value,
-            timestamp,
-            step,
-        })
-        .collect();
     let more = end < points.len();
+    points.truncate(end);
+    let items = points.split_off(start);
     Ok(Page {
         items,
         next_page_token: more.then(|| encode_page_token(offset + max_results)),
