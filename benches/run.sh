@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # RunLedger vs MLflow on the same machine in the same run, with the shared MLflow load
-# generator (only the URI differs). Writes benches/results/<date>/ and prints a summary.
+# generator (only the URI differs), then with the Rust one (benches/mlflow_load.rs), which is
+# not CPU-bound where the Python client is. Writes benches/results/<date>/ and prints a summary.
 #
 #   benches/run.sh [--duration S]        (default 20 s per phase)
 #
@@ -17,6 +18,9 @@ mkdir -p "$OUT"
 [ -x "$VENV/bin/python" ] || { echo "missing $VENV: run tests/run.sh first" >&2; exit 1; }
 "$VENV/bin/python" -c 'import mlflow, aiohttp' 
 cargo build --release --locked
+cargo bench --locked --bench mlflow_load --no-run
+# The Rust load generator against URI, writing $OUT/rust-NAME.json.
+rust_load() { cargo bench --locked --bench mlflow_load -- "$1" --duration "$DURATION" --json "$OUT/rust-$2.json" | tee "$OUT/rust-$2.txt" || true; }
 WORK=$(mktemp -d)
 cleanup() { kill "${RL_PID:-}" "${MF_PID:-}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
@@ -37,6 +41,7 @@ until grep -q "listening on" "$WORK/rl.out" 2>/dev/null; do sleep 0.2; done
     r=$(ps -o rss= -p $RL_PID 2>/dev/null | tr -d ' '); [ -n "$r" ] && [ "$r" -gt "$peak" ] && peak=$r && echo "$peak" > "$OUT/runledger-peak-rss-kb"
     sleep 0.5; done ) &
 "$VENV/bin/python" "$BENCH" "http://127.0.0.1:$RL_PORT" --duration "$DURATION" --json "$OUT/runledger.json" | tee "$OUT/runledger.txt" || true
+rust_load "http://127.0.0.1:$RL_PORT" runledger
 curl -s "http://127.0.0.1:$RL_PORT/metrics" > "$OUT/runledger-metrics.txt" || true
 kill $RL_PID; wait $RL_PID || true
 
@@ -47,10 +52,12 @@ MF_PORT=$(port)
 MF_PID=$!
 until curl -sf "http://127.0.0.1:$MF_PORT/health" >/dev/null; do sleep 0.5; done
 "$VENV/bin/python" "$BENCH" "http://127.0.0.1:$MF_PORT" --duration "$DURATION" --json "$OUT/mlflow.json" | tee "$OUT/mlflow.txt" || true
+rust_load "http://127.0.0.1:$MF_PORT" mlflow
 kill $MF_PID; wait $MF_PID || true
 MF_PID=
 
 echo "== fsync cost (after)"
 "$VENV/bin/python" benches/fsync_probe.py "$WORK" | tee "$OUT/fsync-after.json"
 
-"$VENV/bin/python" benches/summarize.py "$OUT" | tee "$OUT/summary.md"
+{ echo "### Python load generator"; "$VENV/bin/python" benches/summarize.py "$OUT"
+  echo; echo "### Rust load generator"; "$VENV/bin/python" benches/summarize.py "$OUT" rust-; } | tee "$OUT/summary.md"

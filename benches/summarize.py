@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Summarise one benches/run.sh result directory as a markdown table with ratios."""
+"""Summarise one benches/run.sh result directory as a markdown table with ratios.
+
+    summarize.py DIR [PREFIX]   (PREFIX "rust-" for the Rust load generator's results)"""
 import json, os, sys
 
 out = sys.argv[1]
 load = lambda n: json.load(open(os.path.join(out, n)))
-rl, mf = load("runledger.json"), load("mlflow.json")
+prefix = sys.argv[2] if len(sys.argv) > 2 else ""
+rl, mf = load(prefix + "runledger.json"), load(prefix + "mlflow.json")
 fs = [load(f)["fsync_median_ms"] for f in ("fsync-before.json", "fsync-after.json")]
 rss = open(os.path.join(out, "runledger-peak-rss-kb")).read().strip() if os.path.exists(os.path.join(out, "runledger-peak-rss-kb")) else "?"
 by = lambda rows: {r["phase"] + f" c{r['concurrency']}": r for r in rows["rows"]}

@@ -117,7 +117,7 @@ pub async fn guard(
             return Ok(req.into_response(r).map_into_right_body());
         }
     };
-    if let Err(r) = st.api_limits.check(Some(&principal.rate_key), None) {
+    if let Err(r) = st.api_limits.check(principal.rate_key.as_deref(), None) {
         return Ok(req.into_response(limited(&path, r)).map_into_right_body());
     }
     req.extensions_mut().insert(principal);

@@ -114,7 +114,7 @@ impl Authenticator {
                     actor: "user:local".into(),
                     ..Caller::bootstrap()
                 },
-                rate_key: "local".into(),
+                rate_key: None,
             });
         }
         if let Some(token) = bearer(header) {
@@ -175,7 +175,7 @@ impl Authenticator {
                 role: user.info.role,
                 operator: user.info.operator,
             },
-            rate_key,
+            rate_key: Some(rate_key),
         }
     }
 

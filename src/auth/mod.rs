@@ -78,8 +78,10 @@ impl Default for AuthConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub caller: Caller,
-    /// What its rate limit is counted against (token id, JWT id or username).
-    pub rate_key: String,
+    /// What its rate limit is counted against (token id, JWT id or username). None with
+    /// authentication disabled: every request is then the same local user, and one budget
+    /// for them all would cap the whole server; the per-IP limit still holds.
+    pub rate_key: Option<String>,
 }
 
 impl Principal {

@@ -448,6 +448,27 @@ fn bursts_get_429_with_retry_after() {
     app.stop();
 }
 
+/// With authentication off every request is the same local user; a per-caller budget would
+/// cap the whole server, so only the per-IP limit applies.
+#[test]
+fn auth_disabled_has_no_per_caller_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(
+        dir.path(),
+        "[auth]\nmode = \"disabled\"\ntoken_rate = 1\ntoken_burst = 5\n",
+    );
+    let c = App::client();
+    let url = format!(
+        "{}/api/2.0/mlflow/experiments/search?max_results=1",
+        app.url
+    );
+    let statuses: Vec<u16> = (0..20)
+        .map(|_| c.get(&url).send().unwrap().status().as_u16())
+        .collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    app.stop();
+}
+
 #[test]
 fn auth_disabled_is_refused_off_loopback() {
     let dir = tempfile::tempdir().unwrap();
