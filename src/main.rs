@@ -173,6 +173,13 @@ fn main() -> ExitCode {
         unsafe {
             libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
         }
+        // DuckDB allocates through glibc, which gives each thread that contends an arena of
+        // its own (up to 8 per core) and keeps their freed pages. Two arenas: peak RSS under
+        // the MLflow bench 249/252 MB against 287/272 MB, throughput within noise.
+        #[cfg(target_env = "gnu")]
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
     }
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
