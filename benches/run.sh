@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # RunLedger vs MLflow on the same machine in the same run, with the shared MLflow load
-# generator (only the URI differs), then with the Rust one (benches/mlflow_load.rs), which is
+# generator (only the URI differs), then with the Rust one (benches/mlflow_load/), which is
 # not CPU-bound where the Python client is. Writes benches/results/<date>/ and prints a summary.
 #
 #   benches/run.sh [--duration S]        (default 20 s per phase)
