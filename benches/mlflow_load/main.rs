@@ -122,11 +122,13 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-#[derive(Clone)]
 struct Client {
     http: reqwest::Client,
     base: String,
-    failures: Rc<RefCell<Vec<String>>>,
+    /// Failed requests, and failed checks of the answers (`errors` and `failed_checks` in
+    /// the JSON, as `mlflow_bench.py` writes them).
+    errors: RefCell<Vec<String>>,
+    failed_checks: RefCell<Vec<String>>,
 }
 
 impl Client {
@@ -171,7 +173,7 @@ impl Client {
     }
 
     fn fail<T>(&self, msg: String) -> Option<T> {
-        let mut f = self.failures.borrow_mut();
+        let mut f = self.errors.borrow_mut();
         if f.len() < 10 {
             eprintln!("  ERROR {msg}");
         }
@@ -181,7 +183,8 @@ impl Client {
 
     fn check(&self, ok: bool, msg: String) {
         if !ok {
-            self.fail::<()>(format!("check failed: {msg}"));
+            eprintln!("  CHECK FAILED: {msg}");
+            self.failed_checks.borrow_mut().push(msg);
         }
     }
 
@@ -191,10 +194,16 @@ impl Client {
             .get(format!("{}{API}/experiments/get-by-name", self.base))
             .query(&[("experiment_name", name)])
             .send()
-            .await
-            .ok()?;
+            .await;
+        let got = match got {
+            Ok(r) => r,
+            Err(e) => return self.fail(format!("/experiments/get-by-name: {e}")),
+        };
         if got.status().is_success() {
-            let v: Value = got.json().await.ok()?;
+            let v: Value = match got.json().await {
+                Ok(v) => v,
+                Err(e) => return self.fail(format!("/experiments/get-by-name: {e}")),
+            };
             let e = &v["experiment"];
             let tags = e["tags"]
                 .as_array()
@@ -290,7 +299,8 @@ fn main() {
     let c = Client {
         http,
         base: o.uri.clone(),
-        failures: Rc::default(),
+        errors: RefCell::default(),
+        failed_checks: RefCell::default(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -322,14 +332,14 @@ fn main() {
         }
         rows
     });
-    let failures = c.failures.borrow();
+    let (errors, checks) = (c.errors.borrow(), c.failed_checks.borrow());
     if let Some(path) = &o.json {
-        let out =
-            json!({"rows": rows, "errors": *failures, "failed_checks": [], "generator": "rust"});
+        let out = json!({"rows": rows, "errors": *errors, "failed_checks": *checks,
+                         "generator": "rust"});
         std::fs::write(path, serde_json::to_vec_pretty(&out).unwrap()).expect("write --json");
     }
-    if !failures.is_empty() {
-        eprintln!("{} failures", failures.len());
+    if !errors.is_empty() || !checks.is_empty() {
+        eprintln!("{} errors, {} failed checks", errors.len(), checks.len());
         std::process::exit(1);
     }
 }
