@@ -144,6 +144,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let app_state = state.clone();
     let server = HttpServer::new(move || {
+        // Called on each worker thread as it starts.
+        yield_to_projection();
         App::new()
             .app_data(app_state.clone())
             .wrap(actix_web::middleware::from_fn(api::auth::guard))
@@ -206,4 +208,30 @@ pub async fn rebuild(config: Config) -> anyhow::Result<u64> {
     let n = projection::rebuild(&layout.projection, log.clone()).await?;
     log.close().await?;
     Ok(n)
+}
+
+/// How much lower than the projection's threads request workers run (a nice value: 5 gives
+/// them about a third of the CPU weight when both want it).
+const REQUEST_NICENESS: i32 = 5;
+
+/// Lower the calling request worker's CPU priority. When the machine is saturated, applying
+/// what is already acknowledged to DuckDB comes before accepting more, so ingest slows a little
+/// and projection lag stays bounded; on an idle machine nice values change nothing. Measured
+/// on 10 M-event ingests in alternation: lag p99 0.70/0.73 s at nice 5 against 1.20/1.13 s at
+/// 0, and 318k/321k events/s against 351k/335k.
+fn yield_to_projection() {
+    #[cfg(target_os = "linux")]
+    {
+        if !std::thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with("actix-server worker"))
+        {
+            return;
+        }
+        // On Linux a nice value belongs to a thread, and raising one's own needs no privilege.
+        let tid = unsafe { libc::gettid() } as libc::id_t;
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, REQUEST_NICENESS) } != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "could not lower a request worker's priority");
+        }
+    }
 }

@@ -204,7 +204,7 @@ impl Applier {
             )?;
         }
         tx.execute(
-            "INSERT OR REPLACE INTO projection_checkpoint VALUES (1, ?)",
+            "INSERT INTO projection_checkpoint VALUES (?)",
             params![next as i64],
         )?;
         Ok(())
