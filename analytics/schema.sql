@@ -1,11 +1,9 @@
 -- DuckDB projection of the event log. Applied on start-up; every statement is idempotent.
 -- The projector writes these tables; queries read them; nothing else writes them.
 
--- The next log position to apply is the greatest row. Each batch appends one row (and the
--- checkpointer prunes the older ones), because a batch that only inserts lets DuckDB
--- checkpoint concurrently with it, while one that updates a row blocks the checkpoint.
 CREATE TABLE IF NOT EXISTS projection_checkpoint (
-    position BIGINT NOT NULL
+    id       INTEGER PRIMARY KEY,
+    position BIGINT NOT NULL        -- next log position to apply
 );
 
 -- Which version of this file built the tables (a CRC of it); another one means rebuild.

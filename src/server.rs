@@ -194,6 +194,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // actix stops accepting on SIGINT/SIGTERM and waits for in-flight requests (each of
     // which waits for its append to be durable) before this returns.
     server.await?;
+    // Let the projection apply what was acknowledged, so the DuckDB file is current at exit
+    // and the next start has nothing to catch up; a restart would finish it anyway.
+    if let Err(e) = projection.wait_for(log.head(), SHUTDOWN_CATCH_UP).await {
+        tracing::warn!(error = %e, "stopping with the projection behind the log");
+    }
     tracing::info!("HTTP stopped; closing the log");
     log.close().await?;
     projection.stop();
@@ -209,6 +214,9 @@ pub async fn rebuild(config: Config) -> anyhow::Result<u64> {
     log.close().await?;
     Ok(n)
 }
+
+/// How long a graceful shutdown waits for the projection to catch up with the log.
+const SHUTDOWN_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How much lower than the projection's threads request workers run (a nice value: 5 gives
 /// them about a third of the CPU weight when both want it).

@@ -204,7 +204,7 @@ impl Applier {
             )?;
         }
         tx.execute(
-            "INSERT INTO projection_checkpoint VALUES (?)",
+            "INSERT OR REPLACE INTO projection_checkpoint VALUES (1, ?)",
             params![next as i64],
         )?;
         Ok(())

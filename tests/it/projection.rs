@@ -77,3 +77,45 @@ fn rebuilt_projection_equals_incremental_one() {
     rebuild(dir.path());
     assert_same_projection(&incremental, &dir.path().join("projection.duckdb"));
 }
+
+/// Request workers run at a lower CPU priority than the projector, so under saturation the
+/// projection keeps up (see `yield_to_projection` in `src/server.rs`).
+#[cfg(target_os = "linux")]
+#[test]
+fn request_workers_yield_the_cpu_to_the_projector() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_in(dir.path());
+    // Workers start after the ready line; one answered request means they have.
+    let health = App::client()
+        .get(format!("{}/health", app.url))
+        .send()
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    // The nice value of each thread of the server, by thread name.
+    let tasks = std::path::PathBuf::from(format!("/proc/{}/task", app.child.id()));
+    let mut nice: Vec<(String, i64)> = std::fs::read_dir(&tasks)
+        .unwrap()
+        .map(|t| {
+            let t = t.unwrap().path();
+            let comm = std::fs::read_to_string(t.join("comm")).unwrap();
+            let stat = std::fs::read_to_string(t.join("stat")).unwrap();
+            // Fields after the parenthesised name: state is field 3, nice is field 19.
+            let rest = &stat[stat.rfind(')').unwrap() + 2..];
+            let n = rest.split(' ').nth(16).unwrap().parse().unwrap();
+            (comm.trim().to_string(), n)
+        })
+        .collect();
+    nice.sort();
+    let of = |prefix: &str| -> Vec<i64> {
+        nice.iter()
+            .filter(|(c, _)| c.starts_with(prefix))
+            .map(|(_, n)| *n)
+            .collect()
+    };
+    let workers = of("actix-server w");
+    assert!(!workers.is_empty(), "no request workers among {nice:?}");
+    assert!(workers.iter().all(|n| *n == 5), "{nice:?}");
+    assert_eq!(of("projector"), [0], "{nice:?}");
+    assert_eq!(of("checkpointer"), [0], "{nice:?}");
+    app.stop();
+}

@@ -265,8 +265,6 @@ pub fn assert_same_projection(a: &Path, b: &Path) {
                 max(last_ts_ms), sum(drowsy_known), sum(drowsy_true) FROM {db}.telemetry_hours GROUP BY ALL)",
             "telemetry_bins" => "(SELECT label_id, hour_ms, field, bin, sum(count), sum(sum)::FLOAT, \
                 min(min), max(max) FROM {db}.telemetry_bins GROUP BY ALL)",
-            // One row per batch until pruned: what counts is the greatest.
-            "projection_checkpoint" => "(SELECT max(position) FROM {db}.projection_checkpoint)",
             _ => "{db}.{t}",
         };
         let from = |db: &str| source.replace("{db}", db).replace("{t}", t);
