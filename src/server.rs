@@ -194,12 +194,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // actix stops accepting on SIGINT/SIGTERM and waits for in-flight requests (each of
     // which waits for its append to be durable) before this returns.
     server.await?;
+    tracing::info!("HTTP stopped; letting the projection catch up, then closing the log");
     // Let the projection apply what was acknowledged, so the DuckDB file is current at exit
     // and the next start has nothing to catch up; a restart would finish it anyway.
     if let Err(e) = projection.wait_for(log.head(), SHUTDOWN_CATCH_UP).await {
         tracing::warn!(error = %e, "stopping with the projection behind the log");
     }
-    tracing::info!("HTTP stopped; closing the log");
     log.close().await?;
     projection.stop();
     tracing::info!("shut down cleanly");
@@ -225,8 +225,8 @@ const REQUEST_NICENESS: i32 = 5;
 /// Lower the calling request worker's CPU priority. When the machine is saturated, applying
 /// what is already acknowledged to DuckDB comes before accepting more, so ingest slows a little
 /// and projection lag stays bounded; on an idle machine nice values change nothing. Measured
-/// on 10 M-event ingests in alternation: lag p99 0.70/0.73 s at nice 5 against 1.20/1.13 s at
-/// 0, and 318k/321k events/s against 351k/335k.
+/// on 10 M-event ingests in alternation with the build before (BENCHMARKS, twelfth run): lag
+/// p99 1.02/0.66/0.60 s against 1.66/5.00/1.29 s, at 314k-341k events/s against 309k-341k.
 fn yield_to_projection() {
     #[cfg(target_os = "linux")]
     {

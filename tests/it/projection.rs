@@ -91,18 +91,19 @@ fn request_workers_yield_the_cpu_to_the_projector() {
         .send()
         .unwrap();
     assert_eq!(health.status(), 200);
-    // The nice value of each thread of the server, by thread name.
+    // The nice value of each thread of the server, by thread name (a thread that ends while
+    // it is read, such as an idle blocking-pool thread, is skipped).
     let tasks = std::path::PathBuf::from(format!("/proc/{}/task", app.child.id()));
     let mut nice: Vec<(String, i64)> = std::fs::read_dir(&tasks)
         .unwrap()
-        .map(|t| {
-            let t = t.unwrap().path();
-            let comm = std::fs::read_to_string(t.join("comm")).unwrap();
-            let stat = std::fs::read_to_string(t.join("stat")).unwrap();
+        .filter_map(|t| {
+            let t = t.ok()?.path();
+            let comm = std::fs::read_to_string(t.join("comm")).ok()?;
+            let stat = std::fs::read_to_string(t.join("stat")).ok()?;
             // Fields after the parenthesised name: state is field 3, nice is field 19.
             let rest = &stat[stat.rfind(')').unwrap() + 2..];
             let n = rest.split(' ').nth(16).unwrap().parse().unwrap();
-            (comm.trim().to_string(), n)
+            Some((comm.trim().to_string(), n))
         })
         .collect();
     nice.sort();
