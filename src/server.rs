@@ -173,7 +173,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .default_service(web::to(api::not_found))
     })
     .bind(&config.bind)?
-    .shutdown_timeout(30);
+    .shutdown_timeout(30)
+    .shutdown_signal(shutdown_signal()?);
 
     let addrs: Vec<SocketAddr> = server.addrs();
     let server = server.run();
@@ -204,6 +205,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     projection.stop();
     tracing::info!("shut down cleanly");
     Ok(())
+}
+
+/// Resolves on the first SIGINT or SIGTERM. The handlers are installed here, before the ready
+/// line is printed: actix installs its own only once its workers have started, and a SIGTERM
+/// sent in between (a supervisor stopping a server it just started) killed the process
+/// without a graceful shutdown.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
+        }
+    })
 }
 
 /// `runledger replay --rebuild`: drop the projection and rebuild it from the log.
