@@ -52,3 +52,29 @@ def test_variant_runs_in_onnx_runtime(technique, tmp_path):
     reference = _top1(data / "models" / "mnist-8.onnx", images)
     agreement = float(np.mean(_top1(out, images) == reference))
     assert agreement >= 0.99, f"{technique}: {agreement:.4f} agreement in ONNX Runtime"
+
+
+def test_squeezenet_int8_static_agrees_in_onnx_runtime(tmp_path):
+    """Full int8 squeezenet in ONNX Runtime. On x86 CPUs without VNNI, ONNX Runtime's
+    uint8 x int8 kernels saturate in int16 unless weights keep to 7 bits; with 8-bit weights
+    this file agreed 74 % with fp32 here, so this checks the weights stay in range."""
+    data = shared_data()
+    photos = np.load(data / "datasets" / "photos224_calib_rgb_u8.npy")
+    np.save(tmp_path / "calib.npy", photos[:50])
+    spec = tmp_path / "pre.json"
+    spec.write_text(json.dumps({"layout": "NHWC", "channel_order": "BGR", "scale": 1.0,
+                                "mean": [104, 117, 123], "std": [1, 1, 1]}))
+    base = data / "models" / "squeezenet1.0-fp32.onnx"
+    out = tmp_path / "int8-static.onnx"
+    r = subprocess.run(
+        [BIN, "optimize", str(base), "--technique", "int8-static",
+         "--calibration", str(tmp_path / "calib.npy"), "--preprocess", str(spec),
+         "-o", str(out), "--json"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert r.returncode == 0, r.stderr
+    # The model's own preprocessing: BGR, mean subtracted, NCHW; held-out photos 50-99.
+    x = photos[50:].astype(np.float32)[..., ::-1] - np.array([104, 117, 123], np.float32)
+    x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    agreement = float(np.mean(_top1(out, x) == _top1(base, x)))
+    assert agreement >= 0.98, f"{agreement:.2f} agreement in ONNX Runtime"

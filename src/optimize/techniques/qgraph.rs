@@ -1,6 +1,7 @@
-//! The int8-static graph. Convs become QLinearConv (uint8 activations, per-channel int8
-//! weights, int32 bias, a following Relu folded into the output range) because tract runs
-//! QLinearConv with integer kernels while it runs QDQ-around-Conv in float (slower than fp32).
+//! The int8-static graph. Convs become QLinearConv (uint8 activations, per-channel 7-bit
+//! weights as GPTQ rounded them, int32 bias, a following Relu folded into the output range),
+//! which tract and ONNX Runtime run with integer kernels; QDQ around a float Conv is run in
+//! float by tract.
 //! MaxPool/Concat/Reshape/Flatten/Identity pass uint8 through (Concat inputs share one scale:
 //! the producers are given the Concat output's range). MatMul/Gemm use QDQ (quantized input,
 //! per-channel int8 weight through DequantizeLinear). Everything else - Softmax, pooling heads
@@ -12,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use tract_onnx::pb::{ModelProto, NodeProto, TensorProto};
 
 use super::calibrate::Range;
-use super::int8::{channel_axis, quantize_rows_i8};
+use super::int8::{channel_axis, quantize_rows_i8, RowCodes, STATIC_WEIGHT_MAX};
 use super::layers::{self, Kind, Layer};
 use super::proto::{self, attr_i, attr_int, GraphIndex, Namer};
 use super::{opset, Reporter};
@@ -34,6 +35,8 @@ struct Builder {
     twins: HashMap<String, QTensor>,
     float: HashSet<String>,
     ranges: HashMap<String, Range>,
+    /// Weights already rounded (by GPTQ), by initializer name.
+    rounded: HashMap<String, RowCodes>,
 }
 
 impl Builder {
@@ -54,6 +57,14 @@ impl Builder {
             zp,
             s,
             z,
+        }
+    }
+
+    /// The int8 codes of a layer's weights W: the pre-rounded ones, else rounded to nearest.
+    fn codes(&self, weight: &str, w: &ndarray::Array2<f32>) -> RowCodes {
+        match self.rounded.get(weight) {
+            Some(c) if c.1.len() == w.nrows() && c.0.len() == w.len() => c.clone(),
+            _ => quantize_rows_i8(w, STATIC_WEIGHT_MAX),
         }
     }
 
@@ -99,6 +110,7 @@ impl Builder {
 pub fn build(
     mut model: ModelProto,
     ranges: &HashMap<String, Range>,
+    rounded: HashMap<String, RowCodes>,
     rep: &mut Reporter,
 ) -> Result<ModelProto> {
     opset::raise_opset(&mut model)?;
@@ -121,6 +133,7 @@ pub fn build(
             .chain(g.input.iter().map(|i| i.name.clone()))
             .collect(),
         ranges: ranges.clone(),
+        rounded,
     };
     b.float.insert(String::new());
     let init_map: HashMap<String, TensorProto> = g
@@ -204,7 +217,7 @@ fn qlinear_conv(
         return Ok(false);
     };
     let w = layers::weight_matrix(layer, &proto::tensor_to_f32(wt)?)?;
-    let (codes, w_scales) = quantize_rows_i8(&w);
+    let (codes, w_scales) = b.codes(&layer.weight, &w);
     let base = layer.name.clone();
     let wq = b.namer.fresh(&format!("{base}_w_q"));
     let ws = b.namer.fresh(&format!("{base}_w_scale"));
@@ -273,7 +286,7 @@ fn qdq_matmul(
         return Ok(false);
     };
     let w = layers::weight_matrix(layer, &proto::tensor_to_f32(wt)?)?;
-    let (codes, scales) = quantize_rows_i8(&w);
+    let (codes, scales) = b.codes(&layer.weight, &w);
     let codes_f: Vec<f32> = codes.iter().map(|&c| c as f32).collect();
     let m = ndarray::Array2::from_shape_vec(w.dim(), codes_f)
         .map_err(|e| crate::optimize::error::OptimizeError::InvalidModel(e.to_string()))?;
