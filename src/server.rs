@@ -211,6 +211,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 /// line is printed: actix installs its own only once its workers have started, and a SIGTERM
 /// sent in between (a supervisor stopping a server it just started) killed the process
 /// without a graceful shutdown.
+#[cfg(unix)]
 fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
@@ -220,6 +221,13 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
             _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
             _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
         }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
     })
 }
 
