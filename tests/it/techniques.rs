@@ -315,3 +315,29 @@ fn progress_only_moves_forward() -> Result<()> {
     }
     Ok(())
 }
+
+/// Degenerate calibration data (all-black images) must still give a valid int8-static model:
+/// GPTQ meets all-zero layer inputs, and the activation ranges collapse.
+#[test]
+fn int8_static_survives_blank_calibration_images() -> Result<()> {
+    let model = OnnxModel::load(&model_path("mnist-8.onnx"))?;
+    let mut calib = mnist(
+        "mnist_calib_images_u8.npy",
+        "mnist_calib_labels_u8.npy",
+        0..20,
+    )?;
+    calib.inputs.fill(0.0);
+    let q = run(
+        &model,
+        &"int8-static".parse()?,
+        &calib,
+        "mnist-8.int8-static-blank.onnx",
+    )?;
+    let eval = mnist(
+        "mnist_eval_images_u8.npy",
+        "mnist_eval_labels_u8.npy",
+        0..20,
+    )?;
+    assert_eq!(predict(&q, &eval)?.len(), 20);
+    Ok(())
+}

@@ -173,7 +173,23 @@ pub fn static_quant(
 ) -> Result<ModelProto> {
     let outer = rep.span();
     rep.set_phase(outer, 0.0, 0.5);
-    let weights = gptq_weights(&mut model, data, rep)?;
+    let original = model.clone();
+    let weights = match gptq_weights(&mut model, data, rep) {
+        Ok(w) => w,
+        Err(OptimizeError::Cancelled) => return Err(OptimizeError::Cancelled),
+        // A layer GPTQ cannot handle (say, a Hessian that stays singular) costs quality,
+        // not the variant: every weight is then rounded to nearest, as before GPTQ.
+        Err(e) => {
+            // At the end of the GPTQ share, so progress never moves back.
+            rep.set_phase(outer, 0.5, 0.5);
+            rep.report(
+                &format!("int8-static: GPTQ not possible ({e}); rounding to nearest"),
+                0.0,
+            )?;
+            model = original;
+            HashMap::new()
+        }
+    };
     // Activation ranges are calibrated on the model with its rounded weights. Calibration
     // runs the model over the data; rewriting the graph is quick.
     rep.set_phase(outer, 0.5, 0.9);
