@@ -4,7 +4,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 use ndarray::{Array4, ArrayD, Axis, IxDyn};
@@ -111,21 +110,6 @@ pub fn gzip_size(bytes: &[u8]) -> usize {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     let _ = e.write_all(bytes);
     e.finish().map(|v| v.len()).unwrap_or(0)
-}
-
-/// Median single-sample tract latency in milliseconds.
-pub fn latency_ms(model: &OnnxModel, sample: ndarray::ArrayViewD<f32>, runs: usize) -> Result<f64> {
-    let runner = model.runner(1)?;
-    let x = sample.insert_axis(Axis(0));
-    runner.run(x.view())?;
-    let mut times = Vec::new();
-    for _ in 0..runs {
-        let t = Instant::now();
-        runner.run(x.view())?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    times.sort_by(|a, b| a.total_cmp(b));
-    Ok(times[times.len() / 2])
 }
 
 pub fn out_dir() -> PathBuf {

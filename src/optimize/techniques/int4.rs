@@ -1,19 +1,14 @@
-//! int4-weight: 4-bit block-wise asymmetric weights chosen by GPTQ (Frantar et al. 2022):
-//! with H = 2XᵀX of the layer's calibration inputs, columns are rounded one at a time and the
-//! rounding error is pushed onto the not-yet-rounded columns through the upper Cholesky
-//! factor of H⁻¹, so the layer output (not the weight) stays close to the float one. Layers
+//! int4-weight: 4-bit block-wise asymmetric weights chosen by GPTQ (`gptq::sweep`). Layers
 //! go in graph order, each correcting what upstream rounding lost (`sequential`).
 
 use ndarray::Array2;
 use tract_onnx::pb::ModelProto;
 
+use super::gptq::{self, PERCDAMP};
 use super::layers;
-use super::{int4_store, linalg, proto, sequential, Reporter};
+use super::{int4_store, proto, sequential, Reporter};
 use crate::optimize::data::Dataset;
 use crate::optimize::error::{OptimizeError, Result};
-
-/// GPTQ dampening: share of the mean diagonal added to H.
-pub const PERCDAMP: f64 = 0.01;
 
 /// Block-wise int4 weights of a [rows, cols] matrix, blocks along cols (padded).
 #[derive(Debug, Clone)]
@@ -79,16 +74,6 @@ fn code(x: f32, s: f32, z: u8) -> u8 {
 /// GPTQ on W [rows, cols] with the (unnormalized) Hessian `h` [cols, cols].
 pub fn gptq(w: &Array2<f32>, h: &Array2<f64>, block: usize) -> Result<Int4Blocks> {
     let (rows, cols) = w.dim();
-    let (hd, dead) = linalg::dampen(h, PERCDAMP);
-    let u = linalg::inverse_upper_cholesky(&hd).ok_or_else(|| {
-        OptimizeError::InvalidData("layer Hessian is not positive definite".into())
-    })?;
-    let mut w: Array2<f64> = w.mapv(|v| v as f64);
-    for (c, d) in dead.iter().enumerate() {
-        if *d {
-            w.column_mut(c).fill(0.0);
-        }
-    }
     let nb = cols.div_ceil(block);
     let padded = nb * block;
     let mut out = Int4Blocks {
@@ -99,33 +84,25 @@ pub fn gptq(w: &Array2<f32>, h: &Array2<f64>, block: usize) -> Result<Int4Blocks
         scales: vec![0.0; rows * nb],
         zeros: vec![0; rows * nb],
     };
-    for c in 0..cols {
+    gptq::sweep(w, h, |row, r, c| {
         let b = c / block;
         if c % block == 0 {
+            // The block's scale and zero point from the row as GPTQ has updated it so far.
             let end = (c + block).min(cols);
-            for r in 0..rows {
-                let vals: Vec<f32> = (c..end).map(|j| w[[r, j]] as f32).collect();
-                let (s, z) = block_params(&vals);
-                out.scales[r * nb + b] = s;
-                out.zeros[r * nb + b] = z;
-                // Padding decodes to exactly 0.
-                for j in cols.max(c)..(b + 1) * block {
-                    out.codes[r * padded + j] = z;
-                }
+            let vals: Vec<f32> = (c..end).map(|j| row[j] as f32).collect();
+            let (s, z) = block_params(&vals);
+            out.scales[r * nb + b] = s;
+            out.zeros[r * nb + b] = z;
+            // Padding decodes to exactly 0.
+            for j in cols..(b + 1) * block {
+                out.codes[r * padded + j] = z;
             }
         }
-        let d = u[[c, c]];
-        for r in 0..rows {
-            let (s, z) = (out.scales[r * nb + b], out.zeros[r * nb + b]);
-            let x = w[[r, c]];
-            let q = code(x as f32, s, z);
-            out.codes[r * padded + c] = q;
-            let err = (x - ((q as f32 - z as f32) * s) as f64) / d;
-            for j in c + 1..cols {
-                w[[r, j]] -= err * u[[c, j]];
-            }
-        }
-    }
+        let (s, z) = (out.scales[r * nb + b], out.zeros[r * nb + b]);
+        let q = code(row[c] as f32, s, z);
+        out.codes[r * padded + c] = q;
+        f64::from((q as f32 - z as f32) * s)
+    })?;
     Ok(out)
 }
 

@@ -9,7 +9,7 @@ use tract_onnx::pb::ModelProto;
 use super::calibrate::{self, CalibMethod};
 use super::layers::{self, Kind};
 use super::proto::{self, attr_int, Namer};
-use super::{int4, linalg, opset, qgraph, sequential, Reporter};
+use super::{gptq, int4, opset, qgraph, sequential, Reporter};
 use crate::optimize::data::Dataset;
 use crate::optimize::error::{OptimizeError, Result};
 
@@ -62,38 +62,21 @@ fn row_scales(w: &Array2<f32>, qmax: f32) -> Vec<f32> {
 /// not yet rounded, so the layer's output, not each weight, stays closest to the float one.
 /// Weights that are exactly zero (pruned) stay zero.
 pub fn gptq_rows_i8(w: &Array2<f32>, h: &Array2<f64>, qmax: f32) -> Result<RowCodes> {
-    let (rows, cols) = w.dim();
+    let cols = w.ncols();
     let scales = row_scales(w, qmax);
-    let qmax = f64::from(qmax);
-    let (hd, dead) = linalg::dampen(h, int4::PERCDAMP);
-    let u = linalg::inverse_upper_cholesky(&hd).ok_or_else(|| {
-        OptimizeError::InvalidData("layer Hessian is not positive definite".into())
+    let mut codes = vec![0i8; w.len()];
+    gptq::sweep(w, h, |row, r, c| {
+        let s = f64::from(scales[r]);
+        let q = if w[[r, c]] == 0.0 {
+            0.0
+        } else {
+            (row[c] / s)
+                .round()
+                .clamp(-f64::from(qmax), f64::from(qmax))
+        };
+        codes[r * cols + c] = q as i8;
+        q * s
     })?;
-    let pruned = w.mapv(|v| v == 0.0);
-    let mut w: Array2<f64> = w.mapv(|v| v as f64);
-    for (c, d) in dead.iter().enumerate() {
-        if *d {
-            w.column_mut(c).fill(0.0);
-        }
-    }
-    let mut codes = vec![0i8; rows * cols];
-    for c in 0..cols {
-        let d = u[[c, c]];
-        for r in 0..rows {
-            let s = f64::from(scales[r]);
-            let x = w[[r, c]];
-            let q = if pruned[[r, c]] {
-                0.0
-            } else {
-                (x / s).round().clamp(-qmax, qmax)
-            };
-            codes[r * cols + c] = q as i8;
-            let err = (x - q * s) / d;
-            for j in c + 1..cols {
-                w[[r, j]] -= err * u[[c, j]];
-            }
-        }
-    }
     Ok((codes, scales))
 }
 
@@ -166,16 +149,15 @@ pub fn weight_only(mut model: ModelProto, rep: &mut Reporter) -> Result<ModelPro
 }
 
 pub fn static_quant(
-    mut model: ModelProto,
+    model: ModelProto,
     method: CalibMethod,
     data: &Dataset,
     rep: &mut Reporter,
 ) -> Result<ModelProto> {
     let outer = rep.span();
     rep.set_phase(outer, 0.0, 0.5);
-    let original = model.clone();
-    let weights = match gptq_weights(&mut model, data, rep) {
-        Ok(w) => w,
+    let (model, weights) = match gptq_weights(&model, data, rep) {
+        Ok(rounded) => rounded,
         Err(OptimizeError::Cancelled) => return Err(OptimizeError::Cancelled),
         // A layer GPTQ cannot handle (say, a Hessian that stays singular) costs quality,
         // not the variant: every weight is then rounded to nearest, as before GPTQ.
@@ -186,8 +168,7 @@ pub fn static_quant(
                 &format!("int8-static: GPTQ not possible ({e}); rounding to nearest"),
                 0.0,
             )?;
-            model = original;
-            HashMap::new()
+            (model, HashMap::new())
         }
     };
     // Activation ranges are calibrated on the model with its rounded weights. Calibration
@@ -201,19 +182,19 @@ pub fn static_quant(
 }
 
 /// Round every layer's weights to per-channel int8 by GPTQ, layer by layer in graph order on
-/// the inputs the already-rounded upstream produces (as `int4`), writing the rounded weights
-/// back. Returns the codes by weight name, for `qgraph` to store as they are.
+/// the inputs the already-rounded upstream produces (as `int4`). Returns a copy of `model`
+/// with the rounded weights, and their codes by weight name for `qgraph` to store as they are.
 fn gptq_weights(
-    model: &mut ModelProto,
+    model: &ModelProto,
     data: &Dataset,
     rep: &mut Reporter,
-) -> Result<HashMap<String, RowCodes>> {
+) -> Result<(ModelProto, HashMap<String, RowCodes>)> {
     let found = layers::find_layers(proto::graph(model)?);
-    let float = model.clone();
-    let mut out = HashMap::new();
+    let mut rounded = model.clone();
+    let mut codes = HashMap::new();
     sequential::run(
+        &mut rounded,
         model,
-        &float,
         &found,
         data,
         false,
@@ -225,13 +206,13 @@ fn gptq_weights(
             // Unlike int4, the error-corrected target (`sequential::error_corrected`) is not
             // rounded here: on squeezenet it cost 4.7 dB of output SQNR (19.9 vs 24.6 dB),
             // as the activations it was fitted on are quantized afterwards.
-            let codes = gptq_rows_i8(&w, &st.hat.h.mapv(|v| 2.0 * v), STATIC_WEIGHT_MAX)?;
-            sequential::set_layer_weight(m, layer, &dequantize_rows(&codes, w.ncols()))?;
-            out.insert(layer.weight.clone(), codes);
+            let c = gptq_rows_i8(&w, &st.hat.h.mapv(|v| 2.0 * v), STATIC_WEIGHT_MAX)?;
+            sequential::set_layer_weight(m, layer, &dequantize_rows(&c, w.ncols()))?;
+            codes.insert(layer.weight.clone(), c);
             Ok(())
         },
     )?;
-    Ok(out)
+    Ok((rounded, codes))
 }
 
 #[cfg(test)]

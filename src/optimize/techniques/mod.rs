@@ -6,6 +6,7 @@ pub mod calibrate;
 pub mod capture;
 pub mod channels;
 pub mod fp16;
+pub mod gptq;
 pub mod hessian;
 pub mod int4;
 pub mod int4_store;

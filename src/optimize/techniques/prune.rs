@@ -12,9 +12,10 @@
 use ndarray::Array2;
 use tract_onnx::pb::ModelProto;
 
+use super::gptq::{self, PERCDAMP};
 use super::int4::current_weight;
 use super::layers;
-use super::{linalg, proto, sequential, Reporter};
+use super::{proto, sequential, Reporter};
 use crate::optimize::data::Dataset;
 use crate::optimize::error::{OptimizeError, Result};
 
@@ -22,21 +23,11 @@ use crate::optimize::error::{OptimizeError, Result};
 const MASK_BLOCK: usize = 128;
 /// No layer loses more than this share of its weights.
 const MAX_LAYER_SPARSITY: f32 = 0.85;
-const PERCDAMP: f64 = 0.01;
 
 /// SparseGPT on W [rows, cols] with Hessian `h`; returns the pruned, compensated weights.
 pub fn sparsegpt_layer(w: &Array2<f32>, h: &Array2<f64>, sparsity: f32) -> Result<Array2<f32>> {
     let (rows, cols) = w.dim();
-    let (hd, dead) = linalg::dampen(h, PERCDAMP);
-    let u = linalg::inverse_upper_cholesky(&hd).ok_or_else(|| {
-        OptimizeError::InvalidData("layer Hessian is not positive definite".into())
-    })?;
-    let mut w: Array2<f64> = w.mapv(|v| v as f64);
-    for (c, d) in dead.iter().enumerate() {
-        if *d {
-            w.column_mut(c).fill(0.0);
-        }
-    }
+    let (mut w, u) = gptq::prepare(w, h)?;
     let mut mask = Array2::<bool>::from_elem((rows, cols), false);
     for b0 in (0..cols).step_by(MASK_BLOCK) {
         let b1 = (b0 + MASK_BLOCK).min(cols);
