@@ -1,6 +1,6 @@
 //! The phases and their fixtures: what each worker sends, and the checks on the answers.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -189,6 +189,28 @@ pub async fn c(c: &Client, o: &Opts) -> Option<Vec<Value>> {
             conc,
         ));
     }
+    // The same search right after a write to its experiment, so that no server can answer
+    // it from a cache: one client; the write is not timed, and the rate is per second of
+    // searching (the sum of the search latencies).
+    let i = Cell::new(0u64);
+    let (i, exp) = (&i, &exp);
+    let mut st = run_workers(1, o.duration, usize::MAX, |_| async move {
+        i.set(i.get() + 1);
+        let tag =
+            json!({"experiment_id": exp, "key": "load.touched", "value": i.get().to_string()});
+        c.call(true, "/experiments/set-experiment-tag", &tag, false)
+            .await?;
+        let (v, dt) = c.call(true, "/runs/search", body, true).await?;
+        let n = v["runs"].as_array().map_or(0, Vec::len);
+        c.check(n == want, format!("c) page has {n} runs, expected {want}"));
+        Some((dt, n as u64))
+    })
+    .await;
+    st.elapsed = st.lat.iter().sum();
+    rows.push(st.row(
+        "c) the same search right after a write to its experiment",
+        1,
+    ));
     Some(rows)
 }
 

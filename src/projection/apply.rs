@@ -14,6 +14,7 @@ use duckdb::{params, Connection};
 use super::runs::RunChanges;
 use super::series::{Latest, SeriesMap, Slot};
 use super::telemetry::{TelemetryRows, TelemetryTables};
+use super::tracking::{Touched, TrackingVersions};
 use super::ProjectionError;
 use crate::events::{decode, Event, MetricPoint};
 use crate::ledger::Handoff;
@@ -25,6 +26,7 @@ pub struct Applier {
     conn: Connection,
     checkpoint: Position,
     series: Arc<RwLock<SeriesMap>>,
+    versions: Arc<RwLock<TrackingVersions>>,
     telemetry_tables: TelemetryTables,
     handoff: Arc<Handoff>,
 }
@@ -39,6 +41,7 @@ impl Applier {
             conn,
             checkpoint: 0,
             series: Arc::default(),
+            versions: Arc::default(),
             telemetry_tables: TelemetryTables::default(),
             handoff,
         };
@@ -71,6 +74,12 @@ impl Applier {
             series.insert(r.get(0)?, &run, &key, latest);
         }
         *self.series.write() = series;
+        let runs = self
+            .conn
+            .prepare("SELECT run_id, experiment_id FROM runs")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        *self.versions.write() = TrackingVersions::new(self.checkpoint, runs);
         self.telemetry_tables = TelemetryTables::load(&self.conn)?;
         Ok(())
     }
@@ -78,6 +87,11 @@ impl Applier {
     /// The series map, for queries that need a series id without scanning `latest_metrics`.
     pub fn series(&self) -> Arc<RwLock<SeriesMap>> {
         self.series.clone()
+    }
+
+    /// Experiments' versions, for caching reads over them.
+    pub fn versions(&self) -> Arc<RwLock<TrackingVersions>> {
+        self.versions.clone()
     }
 
     pub fn connection(&self) -> &Connection {
@@ -95,8 +109,11 @@ impl Applier {
         };
         let next = last.position + 1;
         match self.try_apply(batch, next) {
-            Ok(()) => {
+            Ok(touched) => {
                 self.checkpoint = next;
+                // After the commit and before readers are told: a reader that waited for
+                // this batch must not find a cached read from before it.
+                self.versions.write().mark(touched, next);
                 Ok(())
             }
             Err(e) => {
@@ -107,14 +124,18 @@ impl Applier {
         }
     }
 
+    /// What the batch changed, once committed.
     fn try_apply(
         &mut self,
         batch: &[RecordedEvent],
         next: Position,
-    ) -> Result<(), ProjectionError> {
+    ) -> Result<Touched, ProjectionError> {
         self.conn.execute_batch("BEGIN TRANSACTION")?;
         match self.write_batch(batch, next) {
-            Ok(()) => Ok(self.conn.execute_batch("COMMIT")?),
+            Ok(touched) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(touched)
+            }
             Err(e) => {
                 if let Err(rollback) = self.conn.execute_batch("ROLLBACK") {
                     tracing::error!(error = %rollback, "projection rollback failed");
@@ -128,7 +149,7 @@ impl Applier {
         &mut self,
         batch: &[RecordedEvent],
         next: Position,
-    ) -> Result<(), ProjectionError> {
+    ) -> Result<Touched, ProjectionError> {
         let mut history: Vec<(i64, &MetricPoint)> = Vec::new();
         let mut changed: HashSet<Slot> = HashSet::new();
         let decoded: Vec<(Arc<Event>, i64, Position)> = batch
@@ -141,6 +162,7 @@ impl Applier {
                 Ok::<_, ProjectionError>((event, r.time_ms, r.position))
             })
             .collect::<Result<_, _>>()?;
+        let touched = self.versions.read().touched(decoded.iter().map(|d| &*d.0));
         let mut runs = RunChanges::default();
         let mut telemetry = TelemetryRows::default();
         for (event, time, position) in &decoded {
@@ -207,7 +229,7 @@ impl Applier {
             "INSERT OR REPLACE INTO projection_checkpoint VALUES (1, ?)",
             params![next as i64],
         )?;
-        Ok(())
+        Ok(touched)
     }
 }
 

@@ -9,6 +9,7 @@ mod runs;
 pub mod schema;
 mod series;
 mod telemetry;
+mod tracking;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -65,6 +66,8 @@ pub struct Projection {
     threads: parking_lot::Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// The projector's (run, key) → series map.
     series: Arc<parking_lot::RwLock<series::SeriesMap>>,
+    /// Experiments' versions, moved by the projector after each commit.
+    versions: Arc<parking_lot::RwLock<tracking::TrackingVersions>>,
 }
 
 impl Projection {
@@ -91,6 +94,7 @@ impl Projection {
             applier = Applier::new(db.try_clone()?, handoff)?;
         }
         let series = applier.series();
+        let versions = applier.versions();
         let (applied_tx, applied) = watch::channel(applier.checkpoint());
         let (stop, mut stop_rx) = watch::channel(false);
         let runtime = tokio::runtime::Handle::current();
@@ -180,6 +184,7 @@ impl Projection {
             urgent: wake,
             threads: parking_lot::Mutex::new(vec![thread, checkpointer]),
             series,
+            versions,
         }))
     }
 
@@ -219,6 +224,12 @@ impl Projection {
     /// reads no rows.
     pub fn series_id(&self, run_id: &str, key: &str) -> Option<i64> {
         self.series.read().id(run_id, key)
+    }
+
+    /// The version of tracking data in `experiments`: a read over them cached at one version
+    /// is current while it stays the same.
+    pub fn tracking_version(&self, experiments: &[i64]) -> Position {
+        self.versions.read().version(experiments)
     }
 
     /// A new connection to the projection database for queries.

@@ -4,6 +4,7 @@
 
 pub mod analytics;
 pub mod artifacts;
+mod cache;
 pub mod devices;
 pub mod entities;
 pub mod experiments;
@@ -44,6 +45,7 @@ pub struct Queries {
     log: SharedLog,
     projection: Arc<Projection>,
     pool: Mutex<Vec<Connection>>,
+    run_pages: cache::PageCache<Run>,
 }
 
 impl Queries {
@@ -52,6 +54,7 @@ impl Queries {
             log,
             projection,
             pool: Mutex::new(Vec::new()),
+            run_pages: cache::PageCache::default(),
         })
     }
 
@@ -73,9 +76,40 @@ impl Queries {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, QueryError> + Send + 'static,
     {
-        self.projection
+        self.catch_up().await?;
+        self.on_connection(f).await
+    }
+
+    /// A page of a run search, from the page cache when the same search was answered since
+    /// the last change to tracking data.
+    pub async fn search_runs(&self, s: runs::RunSearch) -> Result<Arc<Page<Run>>, QueryError> {
+        let q = s.compile()?;
+        // The SQL and its values determine the answer (tenancy is in the experiment ids);
+        // `{:?}` prints floats exactly.
+        let key = format!("{}\u{0}{:?}", q.sql, q.params);
+        self.catch_up().await?;
+        let version = self.projection.tracking_version(&s.experiment_ids);
+        if let Some(page) = self.run_pages.get(version, &key) {
+            return Ok(page);
+        }
+        let page = Arc::new(self.on_connection(move |c| runs::search(c, &s, &q)).await?);
+        self.run_pages.put(version, key, page.clone());
+        Ok(page)
+    }
+
+    /// Wait until the projection has applied everything committed before now.
+    async fn catch_up(&self) -> Result<(), QueryError> {
+        Ok(self
+            .projection
             .wait_for(self.log.head(), READ_YOUR_WRITES_TIMEOUT)
-            .await?;
+            .await?)
+    }
+
+    async fn on_connection<T, F>(&self, f: F) -> Result<T, QueryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, QueryError> + Send + 'static,
+    {
         let conn = match self.pool.lock().pop() {
             Some(c) => c,
             None => self.projection.connection()?,

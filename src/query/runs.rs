@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use duckdb::{params_from_iter, Connection, OptionalExt, Row};
 
-use super::search::{compile_run_search, encode_page_token, ViewType, RUN_COLUMNS};
+use super::search::{
+    compile_run_search, encode_page_token, CompiledQuery, SearchError, ViewType, RUN_COLUMNS,
+};
 use super::{
     Dataset, DatasetInput, Metric, Page, QueryError, Run, RunData, RunInfo, RunInputs, Tag,
 };
@@ -28,21 +30,32 @@ pub fn get(conn: &Connection, run_id: &str) -> Result<Run, QueryError> {
     Ok(with_data(conn, vec![info])?.remove(0))
 }
 
-pub fn search(conn: &Connection, s: &RunSearch) -> Result<Page<Run>, QueryError> {
+impl RunSearch {
+    /// The search statement: checks the filter and `order_by` before anything is read.
+    pub fn compile(&self) -> Result<CompiledQuery, SearchError> {
+        compile_run_search(
+            &self.experiment_ids,
+            &self.filter,
+            self.view,
+            &self.order_by,
+            self.max_results,
+            self.offset,
+        )
+    }
+}
+
+/// The page `q` (compiled from `s`) selects, with each run's data.
+pub fn search(
+    conn: &Connection,
+    s: &RunSearch,
+    q: &CompiledQuery,
+) -> Result<Page<Run>, QueryError> {
     if s.experiment_ids.is_empty() {
         return Ok(Page {
             items: vec![],
             next_page_token: None,
         });
     }
-    let q = compile_run_search(
-        &s.experiment_ids,
-        &s.filter,
-        s.view,
-        &s.order_by,
-        s.max_results,
-        s.offset,
-    )?;
     let mut infos: Vec<RunInfo> = conn
         .prepare_cached(&q.sql)?
         .query_map(params_from_iter(q.params.iter()), run_info)?

@@ -348,6 +348,73 @@ def test_search_returns_full_run_data(corpus):
     assert math.isnan(r2.data.metrics["nm"])
 
 
+def test_repeated_search_sees_every_change(client, experiment_id):
+    """The same search, asked twice (the second answer may come from the page cache), after
+    each kind of change: every change must show in the next answer."""
+    from mlflow.entities import Dataset, DatasetInput
+
+    def page():
+        runs = [client.search_runs([experiment_id], "metrics.acc > 0.5",
+                                   order_by=["metrics.acc DESC"]) for _ in range(2)]
+        assert [r.to_dictionary() for r in runs[0]] == [r.to_dictionary() for r in runs[1]]
+        return runs[1]
+
+    def order():
+        return [r.info.run_id for r in page()]
+
+    a = client.create_run(experiment_id, run_name="a").info.run_id
+    b = client.create_run(experiment_id, run_name="b").info.run_id
+    client.log_metric(a, "acc", 0.6)
+    client.log_metric(b, "acc", 0.7)
+    assert order() == [b, a]
+    client.log_metric(a, "acc", 0.9)
+    assert order() == [a, b]
+    client.set_tag(b, "note", "x")
+    assert page()[1].data.tags["note"] == "x"
+    client.log_param(b, "lr", "0.1")
+    assert page()[1].data.params == {"lr": "0.1"}
+    c = client.create_run(experiment_id).info.run_id
+    client.log_metric(c, "acc", 0.8)
+    assert order() == [a, c, b]
+    client.delete_run(c)
+    assert order() == [a, b]
+    client.restore_run(c)
+    assert order() == [a, c, b]
+    client.update_run(a, name="renamed")
+    assert page()[0].info.run_name == "renamed"
+    client.set_terminated(b, "FAILED")
+    assert page()[2].info.status == "FAILED"
+    client.delete_tag(b, "note")
+    assert "note" not in page()[2].data.tags
+    client.log_inputs(c, [DatasetInput(Dataset(name="d", digest="1", source_type="local",
+                                               source="/tmp/d"))])
+    assert [i.dataset.name for i in page()[1].inputs.dataset_inputs] == ["d"]
+    client.log_metric(c, "acc", 0.1)
+    assert order() == [a, b]
+
+
+def test_repeated_search_over_two_experiments_sees_a_change_in_either(client):
+    e1 = client.create_experiment(uniq("c1"))
+    e2 = client.create_experiment(uniq("c2"))
+    a = client.create_run(e1).info.run_id
+
+    def ids():
+        found = [client.search_runs([e1, e2], "params.p = '1'") for _ in range(2)]
+        assert [r.info.run_id for r in found[0]] == [r.info.run_id for r in found[1]]
+        return {r.info.run_id for r in found[1]}
+
+    client.log_param(a, "p", "1")
+    assert ids() == {a}
+    b = client.create_run(e2).info.run_id
+    assert ids() == {a}
+    client.log_param(b, "p", "1")
+    assert ids() == {a, b}
+    client.delete_experiment(e1)
+    assert ids() == {b}, "deleting an experiment deletes its runs"
+    client.restore_experiment(e1)
+    assert ids() == {a, b}
+
+
 # ----------------------------------------------------------------------------- fluent / pandas
 
 

@@ -204,7 +204,7 @@ pub async fn search(
         max_results: super::max_results(&f, 1000, MAX_SEARCH_RESULTS)?,
         offset: decode_page_token(f.opt_str("page_token")?.as_deref())?,
     };
-    let page = st.queries.read(move |c| runs::search(c, &s)).await?;
+    let page = st.queries.search_runs(s).await?;
     page_response("runs", &page)
 }
 
