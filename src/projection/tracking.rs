@@ -94,8 +94,34 @@ impl TrackingVersions {
                 | Event::RunTagsSet { run_id, .. }
                 | Event::RunTagDeleted { run_id, .. }
                 | Event::DatasetInputsLogged { run_id, .. } => run_id,
-                // Artifacts are not in what a search answers; the rest is not tracking data.
-                _ => continue,
+                // Not in what a search answers. No `_` arm: a new event must be placed here.
+                Event::ArtifactStored { .. }
+                | Event::ArtifactDeleted { .. }
+                | Event::DeviceRegistered { .. }
+                | Event::DeviceKeyRotated { .. }
+                | Event::DeviceKeyRevoked { .. }
+                | Event::TelemetryIngested { .. }
+                | Event::ModelUploaded { .. }
+                | Event::DatasetRegistered(_)
+                | Event::JobQueued { .. }
+                | Event::JobClaimed { .. }
+                | Event::BaselineMeasured { .. }
+                | Event::TechniqueStarted { .. }
+                | Event::TechniqueProgressed { .. }
+                | Event::TechniqueCompleted { .. }
+                | Event::TechniqueFailed { .. }
+                | Event::RecommendationMade { .. }
+                | Event::JobCompleted { .. }
+                | Event::JobFailed { .. }
+                | Event::JobCancelled { .. }
+                | Event::ModelVersionRegistered { .. }
+                | Event::TenantCreated(_)
+                | Event::TenantTierChanged { .. }
+                | Event::UserCreated(_)
+                | Event::UserPasswordChanged { .. }
+                | Event::UserRoleChanged { .. }
+                | Event::TokenIssued(_)
+                | Event::TokenRevoked { .. } => continue,
             };
             let created = t.new_runs.get(run_id).copied();
             match created.or_else(|| self.experiment_of(run_id)) {
