@@ -1,6 +1,7 @@
 //! Reads from the DuckDB projection only. Every read first waits (bounded) until the projection
 //! has applied everything committed before the read began, so a client always sees its own
-//! writes.
+//! writes. Pages of run searches are kept between identical searches while nothing they
+//! searched has changed (`cache`).
 
 pub mod analytics;
 pub mod artifacts;
@@ -81,7 +82,7 @@ impl Queries {
     }
 
     /// A page of a run search, from the page cache when the same search was answered since
-    /// the last change to tracking data.
+    /// the last change to the experiments it searches (see `cache`).
     pub async fn search_runs(&self, s: runs::RunSearch) -> Result<Arc<Page<Run>>, QueryError> {
         let q = s.compile()?;
         // The SQL and its values determine the answer (tenancy is in the experiment ids);
