@@ -12,6 +12,7 @@ use crate::log::{NewEvent, RecordedEvent};
 pub mod accounts;
 pub mod jobs;
 mod schema;
+mod subject;
 mod telemetry;
 pub use accounts::{
     default_tenant, tenant_stream, user_stream, Role, TenantInfo, Tier, TokenInfo, UserInfo,
@@ -22,6 +23,7 @@ pub use jobs::{
     DatasetInfo, JobSpec, JobStatus, TechniqueSpec, VariantResult,
 };
 pub use schema::{json_schema, schema_text, write_schema_file, write_schemas, SCHEMA_FILE};
+pub use subject::SearchSubject;
 pub use telemetry::{FieldValue, Severity, TelemetryRecord};
 
 /// Current schema version of every event payload. Bump per type when its shape changes and

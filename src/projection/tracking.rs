@@ -1,10 +1,10 @@
 //! Which experiments each applied batch changed, as log positions. A read over some
 //! experiments (a run search) is current while none of their versions moves, so it can be
-//! cached until one does; telemetry, devices, jobs and accounts change no experiment.
+//! cached until one does. Which events change what: [`Event::search_subject`].
 
 use std::collections::{HashMap, HashSet};
 
-use crate::events::Event;
+use crate::events::{Event, SearchSubject};
 use crate::log::Position;
 
 /// Versions of experiments, shared by the projector (writes after each commit) and queries.
@@ -67,64 +67,20 @@ impl TrackingVersions {
     pub fn touched<'e>(&self, events: impl IntoIterator<Item = &'e Event>) -> Touched {
         let mut t = Touched::default();
         for event in events {
-            let run_id = match event {
-                Event::ExperimentCreated { experiment_id, .. }
-                | Event::ExperimentRenamed { experiment_id, .. }
-                | Event::ExperimentDeleted { experiment_id }
-                | Event::ExperimentRestored { experiment_id }
-                | Event::ExperimentTagSet { experiment_id, .. }
-                | Event::ExperimentTagDeleted { experiment_id, .. } => {
-                    t.experiments.insert(*experiment_id);
-                    continue;
+            let experiment = match event.search_subject() {
+                None => continue,
+                Some(SearchSubject::Experiment(e)) => Some(e),
+                Some(SearchSubject::NewRun(run, e)) => {
+                    t.new_runs.insert(run.to_string(), e);
+                    Some(e)
                 }
-                Event::RunCreated {
-                    run_id,
-                    experiment_id,
-                    ..
-                } => {
-                    t.new_runs.insert(run_id.clone(), *experiment_id);
-                    t.experiments.insert(*experiment_id);
-                    continue;
-                }
-                Event::RunUpdated { run_id, .. }
-                | Event::RunDeleted { run_id }
-                | Event::RunRestored { run_id }
-                | Event::ParamsLogged { run_id, .. }
-                | Event::MetricsLogged { run_id, .. }
-                | Event::RunTagsSet { run_id, .. }
-                | Event::RunTagDeleted { run_id, .. }
-                | Event::DatasetInputsLogged { run_id, .. } => run_id,
-                // Not in what a search answers. No `_` arm: a new event must be placed here.
-                Event::ArtifactStored { .. }
-                | Event::ArtifactDeleted { .. }
-                | Event::DeviceRegistered { .. }
-                | Event::DeviceKeyRotated { .. }
-                | Event::DeviceKeyRevoked { .. }
-                | Event::TelemetryIngested { .. }
-                | Event::ModelUploaded { .. }
-                | Event::DatasetRegistered(_)
-                | Event::JobQueued { .. }
-                | Event::JobClaimed { .. }
-                | Event::BaselineMeasured { .. }
-                | Event::TechniqueStarted { .. }
-                | Event::TechniqueProgressed { .. }
-                | Event::TechniqueCompleted { .. }
-                | Event::TechniqueFailed { .. }
-                | Event::RecommendationMade { .. }
-                | Event::JobCompleted { .. }
-                | Event::JobFailed { .. }
-                | Event::JobCancelled { .. }
-                | Event::ModelVersionRegistered { .. }
-                | Event::TenantCreated(_)
-                | Event::TenantTierChanged { .. }
-                | Event::UserCreated(_)
-                | Event::UserPasswordChanged { .. }
-                | Event::UserRoleChanged { .. }
-                | Event::TokenIssued(_)
-                | Event::TokenRevoked { .. } => continue,
+                Some(SearchSubject::Run(run)) => t
+                    .new_runs
+                    .get(run)
+                    .copied()
+                    .or_else(|| self.experiment_of(run)),
             };
-            let created = t.new_runs.get(run_id).copied();
-            match created.or_else(|| self.experiment_of(run_id)) {
+            match experiment {
                 Some(e) => {
                     t.experiments.insert(e);
                 }
