@@ -46,6 +46,8 @@ pub struct Queries {
     log: SharedLog,
     projection: Arc<Projection>,
     pool: Mutex<Vec<Connection>>,
+    /// At most this many DuckDB queries run at once (see `query_slots`).
+    slots: tokio::sync::Semaphore,
     run_pages: cache::PageCache<Run>,
 }
 
@@ -55,6 +57,7 @@ impl Queries {
             log,
             projection,
             pool: Mutex::new(Vec::new()),
+            slots: tokio::sync::Semaphore::new(query_slots()),
             run_pages: cache::PageCache::default(),
         })
     }
@@ -111,6 +114,7 @@ impl Queries {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, QueryError> + Send + 'static,
     {
+        let _slot = (self.slots.acquire().await).map_err(|e| QueryError::Task(e.to_string()))?;
         let conn = match self.pool.lock().pop() {
             Some(c) => c,
             None => self.projection.connection()?,
@@ -124,6 +128,13 @@ impl Queries {
         self.pool.lock().push(conn);
         result
     }
+}
+
+/// DuckDB already spreads one query over every core, so more queries at once than cores add
+/// no throughput, only memory: each holds its own hash tables (with 8 concurrent searches,
+/// tens of MB) and its own connection. Queries beyond this wait for a slot.
+fn query_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
 }
 
 impl duckdb::ToSql for search::SqlValue {

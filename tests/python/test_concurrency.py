@@ -4,6 +4,7 @@ import asyncio
 import json
 
 import aiohttp
+import mlflow
 
 from conftest import uniq, auth_headers
 
@@ -57,6 +58,37 @@ def test_concurrent_batches_to_many_runs(client, experiment_id, server):
     for rid in run_ids:
         assert len(client.get_metric_history(rid, "b")) == 400
         assert client.get_run(rid).data.metrics["b"] == 399.0
+
+
+def test_concurrent_distinct_searches_all_answer(client, experiment_id, server):
+    """Many different searches at once (none served from the page cache) each get the full,
+    right answer: they queue for DuckDB rather than fail for its memory limit."""
+    runs = {}
+    for i in range(120):
+        rid = client.create_run(experiment_id).info.run_id
+        client.log_batch(rid, metrics=[mlflow.entities.Metric(f"m{k}", float(i + k), 0, 0)
+                                       for k in range(5)],
+                         params=[mlflow.entities.Param(f"p{k}", str(i * k)) for k in range(5)],
+                         tags=[mlflow.entities.RunTag("t", f"tag-{i}")])
+        runs[rid] = i
+    url = f"{server.url}/api/2.0/mlflow/runs/search"
+    n = 48
+
+    async def main():
+        async with _session() as session:
+            async def one(j):
+                body = {"experiment_ids": [experiment_id], "filter": f"metrics.m0 >= {j}",
+                        "order_by": ["metrics.m1 DESC"], "max_results": 1000}
+                async with session.post(url, data=json.dumps(body), headers=JSON) as resp:
+                    return resp.status, await resp.json()
+            return await asyncio.gather(*(one(j) for j in range(n)))
+
+    for j, (status, body) in enumerate(_run(main())):
+        assert status == 200, body
+        got = [(r["info"]["run_id"], len(r["data"]["params"]), len(r["data"]["metrics"]))
+               for r in body["runs"]]
+        expected = sorted((rid for rid, i in runs.items() if i >= j), key=lambda r: -runs[r])
+        assert got == [(rid, 5, 5) for rid in expected]
 
 
 def test_concurrent_create_experiment_same_name(client, server):

@@ -48,7 +48,8 @@ pub struct EmbeddedConfig {
     pub segment_max_bytes: u64,
     /// Memory for the most recent committed events, served to readers without disk reads
     /// (the projector tails the log, usually a few milliseconds behind, so a small cache
-    /// serves it). Default 16 MiB; 0 disables the cache.
+    /// serves it; further behind it reads the segment, from the OS page cache). Default
+    /// 4 MiB; 0 disables the cache.
     pub cache_max_bytes: usize,
     /// The writer stops draining the queue into one group (one write, one sync) past this many
     /// payload bytes. Default 16 MiB.
@@ -62,7 +63,7 @@ impl Default for EmbeddedConfig {
     fn default() -> Self {
         EmbeddedConfig {
             segment_max_bytes: 64 << 20,
-            cache_max_bytes: 16 << 20,
+            cache_max_bytes: 4 << 20,
             max_group_bytes: 16 << 20,
             max_append_bytes: 64 << 20,
         }
