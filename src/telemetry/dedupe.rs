@@ -3,15 +3,23 @@
 //! Memory is bounded: ids live in generations; when the newest generation is full the oldest
 //! is dropped. Every id among the last `capacity * (GENERATIONS - 1) / GENERATIONS` accepted is
 //! guaranteed to be recognised (about 25 bytes each).
+//!
+//! Each shard is one hash table whose entries carry their generation in the two low bits, so
+//! an id that is not there (the usual case under ingest) costs one probe, not one per
+//! generation. An entry is the id scrambled by a bijection with those two bits taken, so two
+//! different ids share an entry only by a 2^-126 chance (and the ingest path stores SHA-256
+//! prefixes, which no client can steer).
 
-use std::collections::{HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
 
+use hashbrown::HashTable;
 use parking_lot::Mutex;
 use uuid::Uuid;
 
 const GENERATIONS: usize = 4;
 const SHARDS: usize = 16;
+/// The low bits of an entry that hold its generation (`GENERATIONS` is 4).
+const GENERATION_BITS: u128 = 0b11;
 
 /// splitmix64's finaliser: every input bit affects every output bit.
 fn mix(mut z: u64) -> u64 {
@@ -20,61 +28,75 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A fast hash of a 128-bit id. Ids are not trusted to be random: time-ordered UUIDs (v7)
-/// and counter-made ids share most bits, which clusters a hash table that uses raw bits.
-fn hash_id(v: u128) -> u64 {
-    mix((v as u64) ^ mix((v >> 64) as u64))
+/// The id as the index keys it, generation bits clear. Three Feistel rounds over `mix` make a
+/// bijection in which every id bit moves every bit of both halves: ids are not trusted to be
+/// random (time-ordered UUIDs and counter-made ids share most bits). The high half is the
+/// table's hash; low bits of the other pick the shard.
+fn key(id: Uuid) -> u128 {
+    let v = id.as_u128();
+    let (hi, lo) = ((v >> 64) as u64, v as u64);
+    let left = hi ^ mix(lo);
+    let right = lo ^ mix(left);
+    let left = left ^ mix(right);
+    ((u128::from(left) << 64) | u128::from(right)) & !GENERATION_BITS
 }
 
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = mix(self.0 ^ u64::from(*b));
-        }
-    }
-    fn write_u128(&mut self, v: u128) {
-        self.0 = hash_id(v);
-    }
+fn hash(entry: u128) -> u64 {
+    (entry >> 64) as u64
 }
 
-type IdSet = HashSet<u128, BuildHasherDefault<IdHasher>>;
+/// Whether an entry holds `key`, whatever its generation.
+fn holds(entry: u128, key: u128) -> bool {
+    entry & !GENERATION_BITS == key
+}
 
 struct Shard {
-    generations: VecDeque<IdSet>,
+    /// Ids, each tagged with the generation it was inserted in.
+    ids: HashTable<u128>,
+    /// Ids inserted per generation, oldest first; the last one is being filled.
+    sizes: VecDeque<usize>,
+    /// The tag of the newest generation.
+    newest: u128,
     per_generation: usize,
 }
 
 impl Shard {
-    fn contains(&self, id: u128) -> bool {
-        self.generations.iter().any(|g| g.contains(&id))
+    fn contains(&self, key: u128) -> bool {
+        self.ids.find(hash(key), |e| holds(*e, key)).is_some()
     }
 
-    fn insert(&mut self, id: u128) {
-        if self
-            .generations
-            .back()
-            .is_none_or(|g| g.len() >= self.per_generation)
-        {
-            if self.generations.len() == GENERATIONS {
-                self.generations.pop_front();
+    /// Inserts a key that is not there yet.
+    fn insert(&mut self, key: u128) {
+        if self.sizes.back().is_none_or(|n| *n >= self.per_generation) {
+            if self.sizes.len() == GENERATIONS {
+                // The tag the new generation will reuse is the oldest's: drop its ids first.
+                let oldest = (self.newest + 1) & GENERATION_BITS;
+                self.ids.retain(|e| *e & GENERATION_BITS != oldest);
+                self.sizes.pop_front();
             }
-            self.generations.push_back(IdSet::default());
+            self.newest = (self.newest + 1) & GENERATION_BITS;
+            self.sizes.push_back(0);
         }
-        if let Some(g) = self.generations.back_mut() {
-            g.insert(id);
+        self.ids
+            .insert_unique(hash(key), key | self.newest, |e| hash(*e));
+        if let Some(n) = self.sizes.back_mut() {
+            *n += 1;
         }
     }
 
-    fn remove(&mut self, id: u128) {
-        for g in &mut self.generations {
-            g.remove(&id);
+    fn remove(&mut self, key: u128) {
+        if let Ok(entry) = self.ids.find_entry(hash(key), |e| holds(*e, key)) {
+            let (entry, _) = entry.remove();
+            // Its generation counts one id fewer, as it did when generations were sets.
+            let age = ((self.newest + 4 - (entry & GENERATION_BITS)) & GENERATION_BITS) as usize;
+            let at = self.sizes.len() - 1 - age;
+            self.sizes[at] -= 1;
         }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.ids.len()
     }
 }
 
@@ -90,7 +112,9 @@ impl DedupeIndex {
             shards: (0..SHARDS)
                 .map(|_| {
                     Mutex::new(Shard {
-                        generations: VecDeque::new(),
+                        ids: HashTable::new(),
+                        sizes: VecDeque::new(),
+                        newest: 0,
                         per_generation,
                     })
                 })
@@ -98,9 +122,9 @@ impl DedupeIndex {
         }
     }
 
-    fn shard(&self, id: u128) -> &Mutex<Shard> {
-        // The top bits: the table inside the shard indexes by the low ones.
-        &self.shards[(hash_id(id) >> 60) as usize % SHARDS]
+    /// The shard is picked by low key bits; the table inside hashes the high half.
+    fn shard(&self, key: u128) -> &Mutex<Shard> {
+        &self.shards[(key >> 2) as usize % SHARDS]
     }
 
     /// Claim each id; returns, per id, whether it is new (seen neither before nor earlier in
@@ -108,12 +132,12 @@ impl DedupeIndex {
     pub fn claim(&self, ids: &[Uuid]) -> Vec<bool> {
         ids.iter()
             .map(|id| {
-                let v = id.as_u128();
-                let mut shard = self.shard(v).lock();
-                if shard.contains(v) {
+                let k = key(*id);
+                let mut shard = self.shard(k).lock();
+                if shard.contains(k) {
                     false
                 } else {
-                    shard.insert(v);
+                    shard.insert(k);
                     true
                 }
             })
@@ -123,17 +147,17 @@ impl DedupeIndex {
     /// Forget ids whose append failed, so a retry is accepted.
     pub fn release(&self, ids: &[Uuid]) {
         for id in ids {
-            let v = id.as_u128();
-            self.shard(v).lock().remove(v);
+            let k = key(*id);
+            self.shard(k).lock().remove(k);
         }
     }
 
     /// Record ids read back from the log on start-up.
     pub fn remember(&self, id: Uuid) {
-        let v = id.as_u128();
-        let mut shard = self.shard(v).lock();
-        if !shard.contains(v) {
-            shard.insert(v);
+        let k = key(id);
+        let mut shard = self.shard(k).lock();
+        if !shard.contains(k) {
+            shard.insert(k);
         }
     }
 }
@@ -154,18 +178,35 @@ mod tests {
     }
 
     #[test]
+    fn ids_that_differ_only_in_their_low_bits_stay_apart() {
+        // The entry's two low bits hold its generation; the key scrambles every id bit first.
+        let idx = DedupeIndex::new(1_000_000);
+        let ids: Vec<Uuid> = (0..100_000u128).map(Uuid::from_u128).collect();
+        assert!(idx.claim(&ids).iter().all(|new| *new));
+        assert!(idx.claim(&ids).iter().all(|new| !*new));
+        idx.release(&ids[..4]);
+        assert_eq!(
+            idx.claim(&ids[..8]),
+            [true, true, true, true, false, false, false, false]
+        );
+    }
+
+    #[test]
     fn structured_ids_spread_over_shards() {
         let idx = DedupeIndex::new(1_000_000);
         // Counter-made ids differ only in a few high bytes.
         let ids: Vec<Uuid> = (0..16_000u128).map(|i| Uuid::from_u128(i << 96)).collect();
         assert!(idx.claim(&ids).iter().all(|new| *new));
-        let busiest = idx
-            .shards
-            .iter()
-            .map(|s| s.lock().generations.iter().map(|g| g.len()).sum::<usize>())
-            .max()
-            .unwrap();
+        let busiest = idx.shards.iter().map(|s| s.lock().len()).max().unwrap();
         assert!(busiest < 2 * 16_000 / SHARDS, "{busiest} ids in one shard");
+        // The table indexes by the hash's low bits: they must differ too.
+        let buckets: std::collections::HashSet<u64> =
+            ids.iter().map(|id| hash(key(*id)) & 0xfff).collect();
+        assert!(
+            buckets.len() > 4096 / 2,
+            "{} of 4096 buckets used",
+            buckets.len()
+        );
     }
 
     #[test]
@@ -178,11 +219,7 @@ mod tests {
         }
         let recent = &ids[ids.len() - window / 4..];
         assert!(idx.claim(recent).iter().all(|new| !new));
-        let total: usize = idx
-            .shards
-            .iter()
-            .map(|s| s.lock().generations.iter().map(|g| g.len()).sum::<usize>())
-            .sum();
+        let total: usize = idx.shards.iter().map(|s| s.lock().len()).sum();
         assert!(total <= window * GENERATIONS / (GENERATIONS - 1) + SHARDS);
     }
 }

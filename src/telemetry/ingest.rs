@@ -118,11 +118,12 @@ impl Ingestor {
             .collect();
         let fresh = self.dedupe.claim(&ids);
         let duplicates = fresh.iter().filter(|f| !**f).count();
-        let new: Vec<TelemetryRecord> = records
+        let (new, claimed): (Vec<TelemetryRecord>, Vec<Uuid>) = records
             .into_iter()
+            .zip(ids)
             .zip(&fresh)
             .filter_map(|(r, f)| f.then_some(r))
-            .collect();
+            .unzip();
         if new.is_empty() {
             return Ok(Accepted {
                 accepted: 0,
@@ -131,10 +132,6 @@ impl Ingestor {
                 position: None,
             });
         }
-        let claimed: Vec<Uuid> = new
-            .iter()
-            .map(|r| scoped(&device.tenant, r.event_id))
-            .collect();
         let accepted = new.len();
         let event = Event::TelemetryIngested {
             device_id: device.id.clone(),
