@@ -246,13 +246,17 @@ impl Projection {
     }
 }
 
-/// How often the projection's WAL is folded into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
+/// How often the projection's WAL is folded into the database file. The projector waits while
+/// a checkpoint runs, and a checkpoint's time grows with the rows since the last one: under
+/// 10 M-event ingests, 2 s between them made 0.45-1.1 s stalls and lag p99 1.25-1.97 s, 500 ms
+/// gave lag p99 0.51-0.81 s in five runs, and 250 ms was worse again (1.4-2.3 s), its fixed
+/// cost per checkpoint taking over (BENCHMARKS, sixteenth run).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 /// Checkpoints from a connection of their own, between the projector's batches (`gate`): an
 /// automatic checkpoint runs inside the commit that crosses the WAL threshold, and by then it
-/// has a whole threshold of rows to write. Checkpointing every 2 s keeps each one to the rows
-/// of those seconds. The WAL threshold in `schema.rs` stays as a backstop. Telemetry rollups
+/// has a whole threshold of rows to write. Checkpointing often keeps each one to the rows of
+/// the moment before. The WAL threshold in `schema.rs` stays as a backstop. Telemetry rollups
 /// are compacted here too, outside the gate, concurrently with the projector (see `rollup.rs`).
 fn spawn_checkpointer(
     conn: Connection,
