@@ -88,7 +88,7 @@ impl Shard {
         if let Ok(entry) = self.ids.find_entry(hash(key), |e| holds(*e, key)) {
             let (entry, _) = entry.remove();
             // Its generation counts one id fewer, as it did when generations were sets.
-            let age = ((self.newest + 4 - (entry & GENERATION_BITS)) & GENERATION_BITS) as usize;
+            let age = (self.newest.wrapping_sub(entry) & GENERATION_BITS) as usize;
             let at = self.sizes.len() - 1 - age;
             self.sizes[at] -= 1;
         }
