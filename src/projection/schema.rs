@@ -55,7 +55,7 @@ fn open_with_schema(path: &Path) -> Result<Connection, ProjectionError> {
     // read until the limit, and blocks are re-read cheaply from the OS page cache, so the
     // limit mostly bounds the server's memory: under the MLflow bench load, 512 MB let it
     // hold 48-60 MB of table blocks, 48 MB held 15 MB. 32 MB failed queries for lack of
-    // memory under that load, 64 MB did not (with at most two queries at once, see
+    // memory under that load, 64 MB did not (with at most one query per core at once, see
     // `query::Queries`). Larger sorts, joins and aggregates spill to `<db>.tmp`.
     // The running server checkpoints from a thread of its own (see `spawn_checkpointer`); the
     // WAL threshold, which checkpoints inside a commit, is only a backstop.
