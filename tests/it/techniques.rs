@@ -327,3 +327,39 @@ fn int8_static_survives_blank_calibration_images() -> Result<()> {
     assert_eq!(predict(&q, &eval)?.len(), 20);
     Ok(())
 }
+
+/// The vendored tract-linalg (vendor/README.md) must keep its AVX kernels free of legacy-SSE
+/// moves: one in the int8 kernel's inner loop made every quantized model ~7x slower here.
+#[test]
+fn vendored_tract_kernels_have_no_legacy_sse_moves() -> Result<()> {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("vendor/tract-linalg/x86_64/fma");
+    let mut legacy = Vec::new();
+    let mut kernels = 0;
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "j2") {
+            kernels += 1;
+            for (i, line) in std::fs::read_to_string(&path)?.lines().enumerate() {
+                let op = line.split_whitespace().next().unwrap_or("");
+                if matches!(
+                    op,
+                    "movq" | "movd" | "movaps" | "movups" | "movdqa" | "movdqu"
+                ) {
+                    legacy.push(format!("{}:{}: {}", path.display(), i + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        kernels > 10,
+        "expected the AVX kernel templates in {}",
+        dir.display()
+    );
+    assert!(
+        legacy.is_empty(),
+        "legacy-SSE moves in AVX kernels:\n{}",
+        legacy.join("\n")
+    );
+    Ok(())
+}
