@@ -10,8 +10,6 @@
 //! different ids share an entry only by a 2^-126 chance (and the ingest path stores SHA-256
 //! prefixes, which no client can steer).
 
-use std::collections::VecDeque;
-
 use hashbrown::HashTable;
 use parking_lot::Mutex;
 use uuid::Uuid;
@@ -53,10 +51,12 @@ fn holds(entry: u128, key: u128) -> bool {
 struct Shard {
     /// Ids, each tagged with the generation it was inserted in.
     ids: HashTable<u128>,
-    /// Ids inserted per generation, oldest first; the last one is being filled.
-    sizes: VecDeque<usize>,
-    /// The tag of the newest generation.
+    /// How many generations are live (at most `GENERATIONS`).
+    generations: usize,
+    /// The tag of the newest generation, the one being filled.
     newest: u128,
+    /// Ids in the newest generation.
+    filled: usize,
     per_generation: usize,
 }
 
@@ -67,30 +67,29 @@ impl Shard {
 
     /// Inserts a key that is not there yet.
     fn insert(&mut self, key: u128) {
-        if self.sizes.back().is_none_or(|n| *n >= self.per_generation) {
-            if self.sizes.len() == GENERATIONS {
+        if self.generations == 0 || self.filled >= self.per_generation {
+            if self.generations == GENERATIONS {
                 // The tag the new generation will reuse is the oldest's: drop its ids first.
                 let oldest = (self.newest + 1) & GENERATION_BITS;
                 self.ids.retain(|e| *e & GENERATION_BITS != oldest);
-                self.sizes.pop_front();
+            } else {
+                self.generations += 1;
             }
             self.newest = (self.newest + 1) & GENERATION_BITS;
-            self.sizes.push_back(0);
+            self.filled = 0;
         }
         self.ids
             .insert_unique(hash(key), key | self.newest, |e| hash(*e));
-        if let Some(n) = self.sizes.back_mut() {
-            *n += 1;
-        }
+        self.filled += 1;
     }
 
     fn remove(&mut self, key: u128) {
         if let Ok(entry) = self.ids.find_entry(hash(key), |e| holds(*e, key)) {
             let (entry, _) = entry.remove();
-            // Its generation counts one id fewer, as it did when generations were sets.
-            let age = (self.newest.wrapping_sub(entry) & GENERATION_BITS) as usize;
-            let at = self.sizes.len() - 1 - age;
-            self.sizes[at] -= 1;
+            // Only the newest generation's count decides when to start another.
+            if entry & GENERATION_BITS == self.newest {
+                self.filled -= 1;
+            }
         }
     }
 
@@ -113,8 +112,9 @@ impl DedupeIndex {
                 .map(|_| {
                     Mutex::new(Shard {
                         ids: HashTable::new(),
-                        sizes: VecDeque::new(),
+                        generations: 0,
                         newest: 0,
+                        filled: 0,
                         per_generation,
                     })
                 })
