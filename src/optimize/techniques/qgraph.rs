@@ -225,11 +225,9 @@ fn qlinear_conv(
     b.inits.push(proto::i8_tensor(&wq, &layer.shape, &codes));
     b.inits
         .push(proto::f32_tensor(&ws, &[w_scales.len()], &w_scales));
-    b.inits.push(proto::i8_tensor(
-        &wz,
-        &[w_scales.len()],
-        &vec![0; w_scales.len()],
-    ));
+    // A scalar zero point, not one per channel: tract removes the zero-point corrections
+    // only for a scalar zero, and otherwise runs them as full-tensor ops after every conv.
+    b.inits.push(proto::i8_tensor(&wz, &[], &[0]));
     let y = b.qtensor(&out, r);
     let mut inputs = vec![
         x.name.clone(),
